@@ -1,0 +1,154 @@
+package protocol
+
+import (
+	"context"
+	"errors"
+)
+
+// This file declares the hooks a gateway plugs into a Handler. Every hook is optional, is a
+// one-method interface with a Func adapter, and must be safe for concurrent use and fast.
+// A hook returns error values, never typed nil pointers (see kerr.TypedErrorForCode).
+
+// GroupOp names the offset API a GroupValidator is consulted for.
+type GroupOp int8
+
+// The offset APIs that consult a GroupValidator.
+const (
+	OpOffsetCommit    GroupOp = iota + 1 // OffsetCommit (key 8)
+	OpOffsetFetch                        // OffsetFetch (key 9), v9+ member checks
+	OpOffsetDelete                       // OffsetDelete (key 47)
+	OpTxnOffsetCommit                    // TxnOffsetCommit (key 28)
+)
+
+// GroupRequest is what a GroupValidator is asked about: one group of one request, after the
+// request layer's authorization and topic checks have passed for at least one partition.
+type GroupRequest struct {
+	Op      GroupOp
+	Version int16 // the request's version
+	Group   string
+	// MemberID is the request's member id. For OffsetFetch v9+ it is nil when the client sent
+	// null; for commits it is never nil.
+	MemberID *string
+	// InstanceID is the static member's group.instance.id, nil when absent or null.
+	InstanceID *string
+	// Generation is the generation id (classic groups) or member epoch (KIP-848), -1 when the
+	// request carries none.
+	Generation int32
+	// Topics, for OpOffsetDelete, are the topics whose partitions passed the request layer's
+	// checks; the validator reports which of them the group is subscribed to.
+	Topics []string
+}
+
+// GroupResult is a GroupValidator's answer for a request it accepts.
+type GroupResult struct {
+	// Subscribed lists, for OpOffsetDelete, the topics of GroupRequest.Topics the group is
+	// subscribed to: their partitions get GROUP_SUBSCRIBED_TO_TOPIC. Ignored for other ops.
+	Subscribed []string
+}
+
+// GroupValidator is the group coordinator's say in an offset request: member, generation,
+// instance-id and state checks, which only the coordinator can make.
+//
+// ValidateGroup returns nil to accept. To refuse, it returns a *kerr.Error (or an error
+// wrapping one), such as kerr.UnknownMemberID, kerr.IllegalGeneration, kerr.RebalanceInProgress,
+// kerr.FencedInstanceID, kerr.NotCoordinator, kerr.NonEmptyGroup or kerr.GroupIDNotFound, and the
+// Handler places that code where Kafka places a group error for the API and version. Returning
+// ErrNoActiveGroup tells the Handler the coordinator has no members for the group, so the
+// Handler applies Kafka's rules for an Empty or missing group itself, consulting the store to
+// tell the two apart. Any other error is a coordinator failure, answered with
+// COORDINATOR_NOT_AVAILABLE.
+type GroupValidator interface {
+	ValidateGroup(ctx context.Context, req GroupRequest) (GroupResult, error)
+}
+
+// GroupValidatorFunc adapts a function to a GroupValidator.
+type GroupValidatorFunc func(ctx context.Context, req GroupRequest) (GroupResult, error)
+
+// ValidateGroup calls f(ctx, req).
+func (f GroupValidatorFunc) ValidateGroup(ctx context.Context, req GroupRequest) (GroupResult, error) {
+	return f(ctx, req)
+}
+
+// ErrNoActiveGroup is returned by a GroupValidator for a group that has no members and no
+// coordinator state (a group only its offsets make exist, or none at all). The Handler then
+// applies the rules a Handler without a GroupValidator applies.
+var ErrNoActiveGroup = errors.New("protocol: group has no active members")
+
+// ResourceType is the kind of resource an authorization check is about.
+type ResourceType int8
+
+// Resource types checked by the offset APIs.
+const (
+	ResourceGroup           ResourceType = iota + 1 // a consumer group id
+	ResourceTopic                                   // a topic name
+	ResourceTransactionalID                         // a transactional id
+)
+
+// Operation is the ACL operation an authorization check is about.
+type Operation int8
+
+// ACL operations used by the offset APIs (kafka-offsets.md section 2.4).
+const (
+	OperationRead     Operation = iota + 1 // READ
+	OperationWrite                         // WRITE
+	OperationDescribe                      // DESCRIBE
+	OperationDelete                        // DELETE
+)
+
+// Action is one authorization question: may the request's principal perform Operation on the
+// resource of the given type and name? The principal is the gateway's business: it travels in
+// the request's context.
+type Action struct {
+	APIKey       int16 // the request's API key
+	Operation    Operation
+	ResourceType ResourceType
+	Name         string
+}
+
+// Authorizer decides ACL checks. Authorize reports whether the action is allowed.
+type Authorizer interface {
+	Authorize(ctx context.Context, a Action) bool
+}
+
+// AuthorizerFunc adapts a function to an Authorizer.
+type AuthorizerFunc func(ctx context.Context, a Action) bool
+
+// Authorize calls f(ctx, a).
+func (f AuthorizerFunc) Authorize(ctx context.Context, a Action) bool { return f(ctx, a) }
+
+// TopicChecker reports the partition count of a topic, for the existence checks Kafka makes on
+// OffsetCommit, TxnOffsetCommit and OffsetDelete. PartitionCount returns (n, true) for a topic
+// with partitions 0..n-1 and (0, false) for an unknown topic.
+type TopicChecker interface {
+	PartitionCount(ctx context.Context, topic string) (int32, bool)
+}
+
+// TopicCheckerFunc adapts a function to a TopicChecker.
+type TopicCheckerFunc func(ctx context.Context, topic string) (int32, bool)
+
+// PartitionCount calls f(ctx, topic).
+func (f TopicCheckerFunc) PartitionCount(ctx context.Context, topic string) (int32, bool) {
+	return f(ctx, topic)
+}
+
+// TopicRef names a topic by name, by id, or both.
+type TopicRef struct {
+	Name string
+	ID   [16]byte
+}
+
+// TopicResolver maps topic ids to names and back, for OffsetCommit v10 and OffsetFetch v10,
+// which carry topic ids instead of names. ResolveTopic is given a TopicRef with exactly one of
+// Name or ID set and returns it with both set, or false when the topic is unknown. Without a
+// TopicResolver a Handler serves and advertises at most v9 of those APIs.
+type TopicResolver interface {
+	ResolveTopic(ctx context.Context, ref TopicRef) (TopicRef, bool)
+}
+
+// TopicResolverFunc adapts a function to a TopicResolver.
+type TopicResolverFunc func(ctx context.Context, ref TopicRef) (TopicRef, bool)
+
+// ResolveTopic calls f(ctx, ref).
+func (f TopicResolverFunc) ResolveTopic(ctx context.Context, ref TopicRef) (TopicRef, bool) {
+	return f(ctx, ref)
+}
