@@ -135,17 +135,17 @@ func New(opts Options) (*Server, error) {
 // API ranges the protocol Handler reports.
 func (s *Server) initVersions() {
 	own := []struct{ key, max int16 }{
-		{18, 5},  // ApiVersions
-		{3, 13},  // Metadata
-		{10, 6},  // FindCoordinator
-		{11, 9},  // JoinGroup
-		{12, 4},  // Heartbeat
-		{13, 5},  // LeaveGroup
-		{14, 5},  // SyncGroup
-		{15, 6},  // DescribeGroups
-		{16, 5},  // ListGroups
-		{42, 3},  // DeleteGroups
-		{2, 11},  // ListOffsets
+		{18, 5}, // ApiVersions
+		{3, 13}, // Metadata
+		{10, 6}, // FindCoordinator
+		{11, 9}, // JoinGroup
+		{12, 4}, // Heartbeat
+		{13, 5}, // LeaveGroup
+		{14, 5}, // SyncGroup
+		{15, 6}, // DescribeGroups
+		{16, 5}, // ListGroups
+		{42, 3}, // DeleteGroups
+		{2, 11}, // ListOffsets
 	}
 	s.versions = make(map[int16]kmsg.ApiVersionsResponseApiKey)
 	for _, o := range own {
