@@ -86,6 +86,7 @@ type catalog struct {
 
 func newCatalog(topics []Topic) (*catalog, error) {
 	c := &catalog{byName: make(map[string]*Topic), byID: make(map[[16]byte]*Topic)}
+	seen := make(map[string]bool)
 	for _, t := range topics {
 		if err := validTopicName(t.Name); err != nil {
 			return nil, err
@@ -96,9 +97,10 @@ func newCatalog(topics []Topic) (*catalog, error) {
 		if t.ID == ([16]byte{}) {
 			t.ID = TopicID(t.Name)
 		}
-		if c.byName[t.Name] != nil || c.byID[t.ID] != nil {
+		if seen[t.Name] || seen[string(t.ID[:])] {
 			return nil, fmt.Errorf("topic %q listed twice", t.Name)
 		}
+		seen[t.Name], seen[string(t.ID[:])] = true, true
 		c.list = append(c.list, t)
 	}
 	for i := range c.list {
