@@ -18,6 +18,20 @@
 // harness. Run, TestStore and TestHarness run the same checks. Each violation is a
 // [*Violation] naming the rule it breaks and stating that rule in one line.
 //
+// # Rules
+//
+// The rules, in the order they run (Rules returns each with its one-line statement): Absent,
+// RoundTrip, LastWriterWins, FetchAllLarge (a group of 1,600 partitions over 64 topics),
+// HostileNames (groups and topics such as "", ".", "..", "a/b", "a//b", "%2F", unicode,
+// invalid UTF-8, NUL bytes, 1,000-byte names and the words of a store's own layout, with no
+// collision between any two), ListGroups, DeleteAbsent, DeleteGroup, InvalidPartition,
+// ErrorType, Closed, Context, NoAliasing, ReadYourWrites, Concurrency (32 goroutines; run the
+// suite with -race) and Durability (close and reopen, when the harness is durable).
+//
+// To run one rule of a backend's suite, select its subtest:
+//
+//	go test -race -run 'TestConformance/HostileNames' ./mybackend
+//
 // The suite keeps its number of sequential calls small (it batches, and its concurrency check is
 // bounded), so a store that makes a network round trip per call runs it in seconds.
 package storetest

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -696,6 +697,20 @@ func TestEveryRuleIsTested(t *testing.T) {
 	for name := range seen {
 		if !caught[name] {
 			t.Errorf("rule %s has no broken store that it is shown to catch", name)
+		}
+	}
+}
+
+// TestDocListsEveryRule keeps the package documentation's list of rules complete.
+func TestDocListsEveryRule(t *testing.T) {
+	src, err := os.ReadFile("storetest.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, _ := strings.Cut(string(src), "package storetest")
+	for _, r := range storetest.Rules() {
+		if !strings.Contains(doc, " "+r.Name) {
+			t.Errorf("the package doc does not list rule %s", r.Name)
 		}
 	}
 }
