@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -749,5 +750,34 @@ func TestHarnessError(t *testing.T) {
 	}, "Absent")
 	if err == nil || !strings.Contains(err.Error(), "no filer") {
 		t.Fatalf("TestHarness with a failing harness = %v; want its error", err)
+	}
+}
+
+// TestRunReportsViolations runs Run on a broken store in a child process (a failing subtest
+// would fail this test otherwise) and checks that the rule's subtest, and only it, fails
+// with a message that states the rule.
+func TestRunReportsViolations(t *testing.T) {
+	if os.Getenv("STORETEST_CHILD") == "1" {
+		storetest.Run(t, func(ctx context.Context, t *testing.T) (storetest.Harness, error) {
+			return fresh(func(s offsetstore.Store) offsetstore.Store { return noClose{s} })(ctx)
+		})
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRunReportsViolations$", "-test.v")
+	cmd.Env = append(os.Environ(), "STORETEST_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("Run passed a store that works after Close:\n%s", out)
+	}
+	var closedDoc string
+	for _, r := range storetest.Rules() {
+		if r.Name == "Closed" {
+			closedDoc = r.Doc
+		}
+	}
+	for _, want := range []string{"--- FAIL: TestRunReportsViolations/Closed", "--- PASS: TestRunReportsViolations/RoundTrip", closedDoc} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
