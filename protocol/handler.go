@@ -64,30 +64,30 @@ type Options struct {
 // or version the Handler does not serve. Every Kafka-level failure, store failures included,
 // is an error code in the response.
 type Handler struct {
-	store       offsetstore.Store
-	groups      GroupValidator
-	auth        Authorizer
-	topics      TopicChecker
-	ids         TopicResolver
-	maxMeta     int
-	errorCode   func(int16, error) int16
-	now         func() time.Time
-	log         *slog.Logger
+	store        offsetstore.Store
+	groups       GroupValidator
+	auth         Authorizer
+	topics       TopicChecker
+	ids          TopicResolver
+	maxMeta      int
+	errorCode    func(int16, error) int16
+	now          func() time.Time
+	log          *slog.Logger
 	maxIDVersion int16 // highest OffsetCommit / OffsetFetch version served
 }
 
 // New returns a Handler that stores offsets in store, configured by opts.
 func New(store offsetstore.Store, opts Options) *Handler {
 	h := &Handler{
-		store:       store,
-		groups:      opts.Groups,
-		auth:        opts.Authorizer,
-		topics:      opts.Topics,
-		ids:         opts.TopicIDs,
-		maxMeta:     opts.MaxMetadataBytes,
-		errorCode:   opts.ErrorCode,
-		now:         opts.Now,
-		log:         opts.Logger,
+		store:        store,
+		groups:       opts.Groups,
+		auth:         opts.Authorizer,
+		topics:       opts.Topics,
+		ids:          opts.TopicIDs,
+		maxMeta:      opts.MaxMetadataBytes,
+		errorCode:    opts.ErrorCode,
+		now:          opts.Now,
+		log:          opts.Logger,
 		maxIDVersion: 9,
 	}
 	if h.maxMeta == 0 {
