@@ -262,7 +262,6 @@ func (r result[T]) of(t testing.TB) T {
 	return r.v
 }
 
-
 // eq reports a failure unless got deep-equals want. msg is an optional format and arguments.
 func eq(t testing.TB, want, got any, msg ...any) bool {
 	t.Helper()

@@ -163,7 +163,9 @@ type slowReader struct {
 func (s slowReader) Read(p []byte) (int, error) { return s.r.Read(p[:min(len(p), s.n)]) }
 
 func TestReadFrame(t *testing.T) {
-	sized := func(n int32, body []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(n)), body...) }
+	sized := func(n int32, body []byte) []byte {
+		return append(binary.BigEndian.AppendUint32(nil, uint32(n)), body...)
+	}
 	big := bytes.Repeat([]byte("0123456789"), 30_000)
 	for _, c := range []struct {
 		name    string
