@@ -188,7 +188,7 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 					continue
 				}
 				if o, ok := m[offsetstore.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
-					setFetched(rp, o)
+					setFetched(v, rp, o)
 				}
 			}
 		}
@@ -227,13 +227,17 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 		rt := &out.Topics[len(out.Topics)-1]
 		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		rp.Partition = tp.Partition
-		setFetched(&rp, m[tp])
+		setFetched(v, &rp, m[tp])
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 }
 
-// setFetched fills a response partition from a stored offset.
-func setFetched(rp *kmsg.OffsetFetchResponseGroupTopicPartition, o offsetstore.Offset) {
+// setFetched fills a response partition at version v from a stored offset. The leader epoch
+// exists in responses from v5; before that it stays -1.
+func setFetched(v int16, rp *kmsg.OffsetFetchResponseGroupTopicPartition, o offsetstore.Offset) {
 	md := o.Metadata
-	rp.Offset, rp.LeaderEpoch, rp.Metadata = o.Offset, o.LeaderEpoch, &md
+	rp.Offset, rp.Metadata = o.Offset, &md
+	if v >= 5 {
+		rp.LeaderEpoch = o.LeaderEpoch
+	}
 }
