@@ -186,10 +186,10 @@ func TestFetchDetails(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
 	mustOK(t, st.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{
-		{Topic: "a", Partition: 1}: {Offset: 11, LeaderEpoch: -1},
-		{Topic: "a", Partition: 0}: {Offset: 10, LeaderEpoch: 2, Metadata: "m"},
+		{Topic: "a", Partition: 1}:      {Offset: 11, LeaderEpoch: -1},
+		{Topic: "a", Partition: 0}:      {Offset: 10, LeaderEpoch: 2, Metadata: "m"},
 		{Topic: "secret", Partition: 0}: {Offset: 5, LeaderEpoch: -1},
-		{Topic: "b", Partition: 0}: {Offset: 20, LeaderEpoch: -1},
+		{Topic: "b", Partition: 0}:      {Offset: 20, LeaderEpoch: -1},
 	}))
 	h := protocol.New(st, protocol.Options{Authorizer: deny("DESCRIBE:TOPIC:secret"), TopicIDs: testIDs})
 	t.Run("fetch all leaves out topics the principal may not describe", func(t *testing.T) {
