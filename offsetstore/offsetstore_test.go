@@ -1,52 +1,29 @@
 package offsetstore_test
 
 import (
+	"context"
 	"errors"
-	"math"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
 )
 
-func TestNormalize(t *testing.T) {
-	zone := time.FixedZone("X", -7*3600)
-	tests := []struct {
-		name       string
-		in         time.Time
-		wantZero   bool
-		wantMillis int64
-	}{
-		{"zero stays zero", time.Time{}, true, 0},
-		{"sub-millisecond digits are dropped", time.UnixMilli(1700000000123).Add(999999), false, 1700000000123},
-		{"zone is dropped", time.UnixMilli(1700000000001).In(zone), false, 1700000000001},
-		{"monotonic reading is dropped", time.Now(), false, 0},
-		{"before 1970", time.UnixMilli(-1500), false, -1500},
+func TestErrorWrapsAndFormats(t *testing.T) {
+	err := error(&offsetstore.Error{Op: "Commit", Group: "a/b", Err: offsetstore.ErrClosed})
+	if !errors.Is(err, offsetstore.ErrClosed) {
+		t.Fatal("errors.Is does not see through *Error")
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			o := offsetstore.Normalize(offsetstore.Offset{CommitTime: tt.in, ExpireTime: tt.in})
-			for _, got := range []time.Time{o.CommitTime, o.ExpireTime} {
-				if got.IsZero() != tt.wantZero {
-					t.Fatalf("IsZero = %v, want %v", got.IsZero(), tt.wantZero)
-				}
-				if tt.wantZero {
-					continue
-				}
-				if got.Location() != time.UTC || got.Nanosecond()%int(time.Millisecond) != 0 {
-					t.Errorf("got %v; want UTC, whole milliseconds", got)
-				}
-				if got != got.Round(0) {
-					t.Errorf("got %v; want no monotonic reading", got)
-				}
-				if tt.wantMillis != 0 && got.UnixMilli() != tt.wantMillis {
-					t.Errorf("UnixMilli = %d, want %d", got.UnixMilli(), tt.wantMillis)
-				}
-				if !got.Equal(time.UnixMilli(tt.in.UnixMilli())) {
-					t.Errorf("got %v; want %v", got, time.UnixMilli(tt.in.UnixMilli()))
-				}
-			}
-		})
+	var e *offsetstore.Error
+	if !errors.As(err, &e) || e.Op != "Commit" || e.Group != "a/b" {
+		t.Fatalf("errors.As = %+v", e)
+	}
+	if got, want := err.Error(), `offsetstore: Commit group "a/b": offsetstore: store is closed`; got != want {
+		t.Fatalf("Error() = %q, want %q", got, want)
+	}
+	if got := (&offsetstore.Error{Op: "Fetch"}).Error(); got != `offsetstore: Fetch group "": <nil>` {
+		t.Fatalf("nil Err formats as %q", got)
 	}
 }
 
@@ -56,59 +33,96 @@ func TestValidate(t *testing.T) {
 		tps  []offsetstore.TopicPartition
 		bad  bool
 	}{
-		{"none", nil, false},
-		{"zero and max", []offsetstore.TopicPartition{{Topic: "t", Partition: 0}, {Topic: "", Partition: math.MaxInt32}}, false},
-		{"minus one", []offsetstore.TopicPartition{{Topic: "t", Partition: 0}, {Topic: "t", Partition: -1}}, true},
-		{"min int32", []offsetstore.TopicPartition{{Topic: "t", Partition: math.MinInt32}}, true},
+		{"empty", nil, false},
+		{"zero partition and odd names", []offsetstore.TopicPartition{{Topic: "", Partition: 0}, {Topic: "..", Partition: 7}}, false},
+		{"negative partition", []offsetstore.TopicPartition{{Topic: "t", Partition: 0}, {Topic: "t", Partition: -1}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			err := offsetstore.ValidatePartitions(tt.tps)
+			if got := errors.Is(err, offsetstore.ErrInvalid); got != tt.bad {
+				t.Fatalf("ValidatePartitions = %v, want invalid %v", err, tt.bad)
+			}
 			m := map[offsetstore.TopicPartition]offsetstore.Offset{}
 			for _, tp := range tt.tps {
 				m[tp] = offsetstore.Offset{}
 			}
-			for name, err := range map[string]error{
-				"ValidatePartitions": offsetstore.ValidatePartitions(tt.tps),
-				"ValidateOffsets":    offsetstore.ValidateOffsets(m),
-			} {
-				if got := errors.Is(err, offsetstore.ErrInvalid); got != tt.bad {
-					t.Errorf("%s = %v; want ErrInvalid: %v", name, err, tt.bad)
-				}
-				if !tt.bad && err != nil {
-					t.Errorf("%s = %v; want nil", name, err)
-				}
+			if got := errors.Is(offsetstore.ValidateOffsets(m), offsetstore.ErrInvalid); got != tt.bad {
+				t.Fatalf("ValidateOffsets invalid = %v, want %v", got, tt.bad)
 			}
 		})
 	}
 }
 
-func TestCompare(t *testing.T) {
-	a0 := offsetstore.TopicPartition{Topic: "a", Partition: 0}
-	a9 := offsetstore.TopicPartition{Topic: "a", Partition: 9}
-	b0 := offsetstore.TopicPartition{Topic: "b", Partition: 0}
-	tests := []struct {
-		x, y offsetstore.TopicPartition
-		want int
-	}{
-		{a0, a0, 0}, {a0, a9, -1}, {a9, a0, 1}, {a9, b0, -1}, {b0, a0, 1},
+func TestNormalize(t *testing.T) {
+	loc := time.FixedZone("x", 3600)
+	in := offsetstore.Offset{Offset: 1, CommitTime: time.Date(2026, 1, 2, 3, 4, 5, 678901234, loc)}
+	got := offsetstore.Normalize(in)
+	if want := time.UnixMilli(in.CommitTime.UnixMilli()); !got.CommitTime.Equal(want) || got.CommitTime.Nanosecond() != 678000000 {
+		t.Fatalf("CommitTime = %v, want %v", got.CommitTime, want)
 	}
-	for _, tt := range tests {
-		if got := offsetstore.Compare(tt.x, tt.y); got != tt.want {
-			t.Errorf("Compare(%v, %v) = %d, want %d", tt.x, tt.y, got, tt.want)
-		}
+	if got.CommitTime.Location() != time.UTC {
+		t.Fatalf("location = %v, want UTC", got.CommitTime.Location())
+	}
+	if !got.ExpireTime.IsZero() {
+		t.Fatal("a zero ExpireTime must stay zero")
 	}
 }
 
-func TestErrorUnwrap(t *testing.T) {
-	err := error(&offsetstore.Error{Op: "Commit", Group: "a/b", Err: offsetstore.ErrClosed})
-	var serr *offsetstore.Error
-	if !errors.Is(err, offsetstore.ErrClosed) || !errors.As(err, &serr) || serr.Op != "Commit" {
-		t.Fatalf("errors.Is/As do not see through %v", err)
+func TestSortedPartitions(t *testing.T) {
+	m := map[offsetstore.TopicPartition]int{{"b", 0}: 0, {"a", 2}: 0, {"a", 10}: 0, {"", 1}: 0}
+	got := offsetstore.SortedPartitions(m)
+	want := []offsetstore.TopicPartition{{"", 1}, {"a", 2}, {"a", 10}, {"b", 0}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
-	if got, want := err.Error(), `offsetstore: Commit group "a/b": offsetstore: store is closed`; got != want {
-		t.Errorf("Error() = %q, want %q", got, want)
+	if s := (offsetstore.TopicPartition{Topic: "t", Partition: 3}).String(); s != "t/3" {
+		t.Fatalf("String() = %q", s)
 	}
-	if got := (&offsetstore.Error{Op: "Fetch"}).Error(); got != `offsetstore: Fetch group "": <nil>` {
-		t.Errorf("Error() with nil Err = %q", got)
+}
+
+// mapStore is the smallest Store, enough to exercise the single-partition helpers.
+type mapStore struct {
+	offsetstore.Store
+	m   map[offsetstore.TopicPartition]offsetstore.Offset
+	err error
+}
+
+func (s *mapStore) Commit(_ context.Context, _ string, o map[offsetstore.TopicPartition]offsetstore.Offset) error {
+	for k, v := range o {
+		s.m[k] = v
+	}
+	return s.err
+}
+
+func (s *mapStore) Fetch(_ context.Context, _ string, ps []offsetstore.TopicPartition) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	out := map[offsetstore.TopicPartition]offsetstore.Offset{}
+	for _, p := range ps {
+		if o, ok := s.m[p]; ok {
+			out[p] = o
+		}
+	}
+	return out, nil
+}
+
+func TestOneHelpers(t *testing.T) {
+	ctx := context.Background()
+	s := &mapStore{m: map[offsetstore.TopicPartition]offsetstore.Offset{}}
+	tp := offsetstore.TopicPartition{Topic: "t", Partition: 1}
+	if _, ok, err := offsetstore.FetchOne(ctx, s, "g", tp); ok || err != nil {
+		t.Fatalf("FetchOne of nothing = %v, %v", ok, err)
+	}
+	if err := offsetstore.CommitOne(ctx, s, "g", tp, offsetstore.Offset{Offset: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if o, ok, err := offsetstore.FetchOne(ctx, s, "g", tp); !ok || err != nil || o.Offset != 9 {
+		t.Fatalf("FetchOne = %v, %v, %v", o, ok, err)
+	}
+	s.err = errors.New("down")
+	if _, ok, err := offsetstore.FetchOne(ctx, s, "g", tp); ok || err == nil {
+		t.Fatal("FetchOne turned a store failure into an answer")
 	}
 }

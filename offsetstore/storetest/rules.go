@@ -33,6 +33,8 @@ var rules = []rule{
 	{name: "NoAliasing", doc: "a store copies what it is given and what it returns: changing a map or slice passed to or returned by a call never changes what the store holds or later returns", check: checkNoAliasing},
 	{name: "ReadYourWrites", doc: "on one Store, every call observes each Commit, Delete and DeleteGroup that returned before it", check: checkReadYourWrites},
 	{name: "Concurrency", doc: "32 goroutines mixing Commit, Fetch, FetchAll, Delete, DeleteGroup and ListGroups get no errors, every offset read is whole and one that a writer wrote to that partition, each writer reads its own writes, and the final state is one the writers produced", check: checkConcurrency},
+	{name: "Expirer", doc: "a store that implements offsetstore.Expirer shows its predicate every offset of the group, deletes and returns exactly those it chose, leaves other groups alone, never deletes a commit that raced with the predicate, and honours contexts and Close", check: checkExpirer},
+	{name: "Inserter", doc: "a store that implements offsetstore.Inserter stores through CommitIfAbsent only partitions with nothing stored, leaves stored ones unchanged, rejects negative partitions, and honours contexts and Close", check: checkInserter},
 	{name: "Durability", doc: "a durable store returns, after Close and a new Open, exactly what it acknowledged before (offsets, deletions, listed groups), twice over; any store can be opened again after Close", check: checkDurability},
 }
 

@@ -26,7 +26,9 @@
 // invalid UTF-8, NUL bytes, 1,000-byte names and the words of a store's own layout, with no
 // collision between any two), ListGroups, DeleteAbsent, DeleteGroup, InvalidPartition,
 // ErrorType, Closed, Context, NoAliasing, ReadYourWrites, Concurrency (32 goroutines; run the
-// suite with -race) and Durability (close and reopen, when the harness is durable).
+// suite with -race), Expirer and Inserter (the optional capabilities of package offsetstore,
+// checked when the store implements them) and Durability (close and reopen, when the harness
+// is durable).
 //
 // To run one rule of a backend's suite, select its subtest:
 //

@@ -543,12 +543,29 @@ func (r *reopened) Close() error {
 	return nil
 }
 
+// expireAll is an Expirer that asks its predicate but deletes every offset of the group,
+// the way a sweep that trusts a stale listing does.
+type expireAll struct{ *memstore.Store }
+
+func (s expireAll) ExpireOffsets(ctx context.Context, g string, expired func(tp, offsetstore.Offset) bool) (offsets, error) {
+	return s.Store.ExpireOffsets(ctx, g, func(k tp, o offsetstore.Offset) bool { expired(k, o); return true })
+}
+
+// overwriter is an Inserter whose CommitIfAbsent overwrites what is stored.
+type overwriter struct{ *memstore.Store }
+
+func (s overwriter) CommitIfAbsent(ctx context.Context, g string, m offsets) error {
+	return s.Store.Commit(ctx, g, m)
+}
+
 var broken = []struct {
 	name     string
 	caughtBy string   // the rule that must report it
 	only     []string // the rules to run; nil runs all (only for stores that are race-free)
 	harness  func(context.Context) (storetest.Harness, error)
 }{
+	{"expires offsets its predicate kept", "Expirer", []string{"Expirer"}, fresh(func(s offsetstore.Store) offsetstore.Store { return expireAll{s.(*memstore.Store)} })},
+	{"CommitIfAbsent overwrites stored offsets", "Inserter", []string{"Inserter"}, fresh(func(s offsetstore.Store) offsetstore.Store { return overwriter{s.(*memstore.Store)} })},
 	{"returns -1 for a missing partition", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store { return sentinel{s} })},
 	{"returns a nil map for an empty group", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store { return nilMaps{s} })},
 	{"lists every group ever committed to", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store {
