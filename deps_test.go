@@ -2,6 +2,8 @@ package offsetkit_test
 
 import (
 	"encoding/json"
+	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -30,9 +32,35 @@ func goTool(t *testing.T) string {
 	return p
 }
 
+// readSources reads go.mod and every .go file of the root module (not the nested modules).
+// The answers of go list depend on them, and go test caches a result only as long as the
+// files the test itself opened stay unchanged: reading them here keeps a cached pass honest.
+func readSources(t *testing.T) {
+	t.Helper()
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." {
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil || strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if path == "go.mod" || strings.HasSuffix(path, ".go") {
+			_, err = os.ReadFile(path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // goList runs go list in the root module and returns its output lines.
 func goList(t *testing.T, args ...string) []string {
 	t.Helper()
+	readSources(t)
 	cmd := exec.Command(goTool(t), append([]string{"list"}, args...)...)
 	out, err := cmd.Output()
 	if err != nil {
