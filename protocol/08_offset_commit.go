@@ -133,7 +133,10 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 	if v >= 2 && v <= 4 && req.RetentionTimeMillis != -1 {
 		expire = time.UnixMilli(addMillis(now.UnixMilli(), req.RetentionTimeMillis))
 	}
-	batch := make(map[offsetstore.TopicPartition]offsetstore.Offset, forwarded)
+	batch, _ := h.batches.Get().(map[offsetstore.TopicPartition]offsetstore.Offset)
+	if batch == nil {
+		batch = make(map[offsetstore.TopicPartition]offsetstore.Offset, forwarded)
+	}
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
 		t := &req.Topics[i]
@@ -167,6 +170,10 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 		if err := h.store.Commit(ctx, req.Group, batch); err != nil {
 			setCommitCodes0(resp, h.storeErrorCode(ctx, keyOffsetCommit, req.Group, err))
 		}
+	}
+	if len(batch) <= maxPooledBatch {
+		clear(batch)
+		h.batches.Put(batch)
 	}
 	return resp, nil
 }

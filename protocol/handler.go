@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -74,7 +75,16 @@ type Handler struct {
 	now          func() time.Time
 	log          *slog.Logger
 	maxIDVersion int16 // highest OffsetCommit / OffsetFetch version served
+
+	// batches and lookups recycle the maps of small commit batches and the partition lists of
+	// small fetches: a Store copies what it is given (the offsetstore contract), so they are
+	// free again once the Store call returns.
+	batches sync.Pool
+	lookups sync.Pool
 }
+
+// maxPooledBatch is the largest commit batch whose map is recycled.
+const maxPooledBatch = 64
 
 // New returns a Handler that stores offsets in store, configured by opts.
 func New(store offsetstore.Store, opts Options) *Handler {
@@ -200,7 +210,8 @@ func (h *Handler) HandleBody(ctx context.Context, key, version int16, body []byt
 	if err != nil {
 		return nil, err
 	}
-	return resp.AppendTo(make([]byte, 0, 128)), nil
+	// Responses to explicit requests are about as large as the request, or up to twice it.
+	return resp.AppendTo(make([]byte, 0, min(64+2*len(body), 64<<10))), nil
 }
 
 func malformed(key, version int16, err error) error {
