@@ -113,14 +113,18 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 
 	// 5. Group validation.
 	greq := GroupRequest{Op: OpOffsetCommit, Version: v, Group: req.Group, Generation: -1}
-	memberID := ""
 	if v >= 1 {
 		greq.Generation = req.Generation
-		memberID = req.MemberID
 	}
-	greq.MemberID = &memberID
-	if v >= 7 {
-		greq.InstanceID = req.InstanceID
+	if h.groups != nil { // only a validator looks at the member fields
+		memberID := ""
+		if v >= 1 {
+			memberID = req.MemberID
+		}
+		greq.MemberID = &memberID
+		if v >= 7 {
+			greq.InstanceID = req.InstanceID
+		}
 	}
 	if code := h.commitGroupCode(ctx, greq); code != 0 {
 		setCommitCodes0(resp, code)

@@ -81,7 +81,11 @@ type Handler struct {
 	// free again once the Store call returns.
 	batches sync.Pool
 	lookups sync.Pool
+	scratch sync.Pool // *[]byte encoding buffers for HandleBody
 }
+
+// maxScratch is the largest HandleBody encoding buffer that is recycled.
+const maxScratch = 64 << 10
 
 // maxPooledBatch is the largest commit batch whose map is recycled.
 const maxPooledBatch = 64
@@ -210,8 +214,20 @@ func (h *Handler) HandleBody(ctx context.Context, key, version int16, body []byt
 	if err != nil {
 		return nil, err
 	}
-	// Responses to explicit requests are about as large as the request, or up to twice it.
-	return resp.AppendTo(make([]byte, 0, min(64+2*len(body), 64<<10))), nil
+	// Encode into a recycled scratch buffer and return an exact-size copy: one allocation,
+	// whatever the response's size.
+	sp, _ := h.scratch.Get().(*[]byte)
+	if sp == nil {
+		sp = new([]byte)
+	}
+	enc := resp.AppendTo((*sp)[:0])
+	out := make([]byte, len(enc))
+	copy(out, enc)
+	if cap(enc) <= maxScratch {
+		*sp = enc
+		h.scratch.Put(sp)
+	}
+	return out, nil
 }
 
 func malformed(key, version int16, err error) error {
