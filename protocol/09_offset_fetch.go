@@ -194,6 +194,24 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 		if len(m) == 0 {
 			return
 		}
+		if len(m)*len(lookup) <= smallFetch {
+			// Small fetches: scanning the answer for each stored offset is cheaper than
+			// hashing every requested partition again.
+			for tp, o := range m {
+				for i := range out.Topics {
+					rt := &out.Topics[i]
+					if rt.Topic != tp.Topic {
+						continue
+					}
+					for j := range rt.Partitions {
+						if rp := &rt.Partitions[j]; rp.Partition == tp.Partition && rp.ErrorCode == 0 {
+							setFetched(v, rp, o, empty)
+						}
+					}
+				}
+			}
+			return
+		}
 		for i := range out.Topics {
 			rt := &out.Topics[i]
 			for j := range rt.Partitions {
@@ -245,6 +263,9 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 }
+
+// smallFetch bounds len(stored) * len(requested) for the scanning lookup of a fetch.
+const smallFetch = 256
 
 // setFetched fills a response partition at version v from a stored offset. The leader epoch
 // exists in responses from v5; before that it stays -1. Empty metadata points to the
