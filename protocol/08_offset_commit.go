@@ -113,14 +113,18 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 
 	// 5. Group validation.
 	greq := GroupRequest{Op: OpOffsetCommit, Version: v, Group: req.Group, Generation: -1}
-	memberID := ""
 	if v >= 1 {
 		greq.Generation = req.Generation
-		memberID = req.MemberID
 	}
-	greq.MemberID = &memberID
-	if v >= 7 {
-		greq.InstanceID = req.InstanceID
+	if h.groups != nil { // only a validator looks at the member fields
+		memberID := ""
+		if v >= 1 {
+			memberID = req.MemberID
+		}
+		greq.MemberID = &memberID
+		if v >= 7 {
+			greq.InstanceID = req.InstanceID
+		}
 	}
 	if code := h.commitGroupCode(ctx, greq); code != 0 {
 		setCommitCodes0(resp, code)
@@ -133,7 +137,10 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 	if v >= 2 && v <= 4 && req.RetentionTimeMillis != -1 {
 		expire = time.UnixMilli(addMillis(now.UnixMilli(), req.RetentionTimeMillis))
 	}
-	batch := make(map[offsetstore.TopicPartition]offsetstore.Offset, forwarded)
+	batch, _ := h.batches.Get().(map[offsetstore.TopicPartition]offsetstore.Offset)
+	if batch == nil {
+		batch = make(map[offsetstore.TopicPartition]offsetstore.Offset, forwarded)
+	}
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
 		t := &req.Topics[i]
@@ -167,6 +174,10 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 		if err := h.store.Commit(ctx, req.Group, batch); err != nil {
 			setCommitCodes0(resp, h.storeErrorCode(ctx, keyOffsetCommit, req.Group, err))
 		}
+	}
+	if len(batch) <= maxPooledBatch {
+		clear(batch)
+		h.batches.Put(batch)
 	}
 	return resp, nil
 }

@@ -53,7 +53,9 @@ func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest)
 	}
 	resp := kmsg.NewPtrOffsetFetchResponse()
 	resp.Version = v
-	empty := new(string) // the "" every answered partition's Metadata points to when none is stored
+	// The "" that the Metadata of every partition answered without metadata points to. Callers
+	// that modify a response's metadata strings in place should replace the pointer instead.
+	empty := new(string)
 
 	if v >= 8 {
 		resp.Groups = make([]kmsg.OffsetFetchResponseGroup, len(req.Groups))
@@ -130,7 +132,19 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 			total += len(g.Topics[i].Partitions)
 		}
 		parts := make([]kmsg.OffsetFetchResponseGroupTopicPartition, total)
-		lookup = make([]offsetstore.TopicPartition, 0, total)
+		lp, _ := h.lookups.Get().(*[]offsetstore.TopicPartition)
+		if lp == nil || cap(*lp) < total {
+			lp = &[]offsetstore.TopicPartition{}
+			*lp = make([]offsetstore.TopicPartition, 0, total)
+		}
+		lookup = (*lp)[:0]
+		defer func() {
+			if cap(lookup) <= maxPooledBatch {
+				clear(lookup)
+				*lp = lookup[:0]
+				h.lookups.Put(lp)
+			}
+		}()
 		for i := range g.Topics {
 			t := &g.Topics[i]
 			rt := &out.Topics[i]
@@ -180,6 +194,24 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 		if len(m) == 0 {
 			return
 		}
+		if len(m)*len(lookup) <= smallFetch {
+			// Small fetches: scanning the answer for each stored offset is cheaper than
+			// hashing every requested partition again.
+			for tp, o := range m {
+				for i := range out.Topics {
+					rt := &out.Topics[i]
+					if rt.Topic != tp.Topic {
+						continue
+					}
+					for j := range rt.Partitions {
+						if rp := &rt.Partitions[j]; rp.Partition == tp.Partition && rp.ErrorCode == 0 {
+							setFetched(v, rp, o, empty)
+						}
+					}
+				}
+			}
+			return
+		}
 		for i := range out.Topics {
 			rt := &out.Topics[i]
 			for j := range rt.Partitions {
@@ -188,7 +220,7 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 					continue
 				}
 				if o, ok := m[offsetstore.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
-					setFetched(v, rp, o)
+					setFetched(v, rp, o, empty)
 				}
 			}
 		}
@@ -227,16 +259,23 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 		rt := &out.Topics[len(out.Topics)-1]
 		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		rp.Partition = tp.Partition
-		setFetched(v, &rp, m[tp])
+		setFetched(v, &rp, m[tp], empty)
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 }
 
+// smallFetch bounds len(stored) * len(requested) for the scanning lookup of a fetch.
+const smallFetch = 256
+
 // setFetched fills a response partition at version v from a stored offset. The leader epoch
-// exists in responses from v5; before that it stays -1.
-func setFetched(v int16, rp *kmsg.OffsetFetchResponseGroupTopicPartition, o offsetstore.Offset) {
-	md := o.Metadata
-	rp.Offset, rp.Metadata = o.Offset, &md
+// exists in responses from v5; before that it stays -1. Empty metadata points to the
+// response's shared "" rather than allocating.
+func setFetched(v int16, rp *kmsg.OffsetFetchResponseGroupTopicPartition, o offsetstore.Offset, empty *string) {
+	rp.Offset, rp.Metadata = o.Offset, empty
+	if o.Metadata != "" {
+		md := o.Metadata
+		rp.Metadata = &md
+	}
 	if v >= 5 {
 		rp.LeaderEpoch = o.LeaderEpoch
 	}

@@ -317,3 +317,45 @@ func TestRequestor(t *testing.T) {
 		t.Fatalf("Metadata: %v", err)
 	}
 }
+
+// TestFetchSizes covers both ways a fetch matches stored offsets to requested partitions (a
+// scan for small fetches, map lookups for large ones), with duplicates and misses.
+func TestFetchSizes(t *testing.T) {
+	ctx := context.Background()
+	for _, n := range []int32{1, 3, 16, 17, 40, 300} {
+		h := protocol.New(newStore(t), protocol.Options{})
+		var parts []part
+		for p := range n {
+			parts = append(parts, part{p, int64(p) * 10, p, nil})
+		}
+		eq(t, none, firstCode(must(h.OffsetCommit(ctx, commitReq(9, "g", -1, "", "t", parts, "u", parts[:1]))).of(t)))
+		var want []int32
+		for p := range n + 2 {
+			want = append(want, p)
+		}
+		want = append(want, 0, n-1) // duplicates
+		got := fetchResults(must(h.OffsetFetch(ctx, fetchReq(9, "g", "t", want, "u", []int32{0, 1}))).of(t))[0]
+		eq(t, len(want)+2, got.Count, "n=%d: every requested partition answered", n)
+		for _, p := range want {
+			f := got.Partitions[fmt.Sprintf("t/%d", p)]
+			if p < n {
+				eq(t, fetched{Offset: int64(p) * 10, Epoch: p}, f, "n=%d p=%d", n, p)
+			} else {
+				eq(t, missingFetch, f, "n=%d p=%d", n, p)
+			}
+		}
+		eq(t, fetched{Offset: 0, Epoch: 0}, got.Partitions["u/0"], "n=%d", n)
+		eq(t, missingFetch, got.Partitions["u/1"], "n=%d", n)
+	}
+}
+
+func firstCode(resp *kmsg.OffsetCommitResponse) int16 {
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				return p.ErrorCode
+			}
+		}
+	}
+	return 0
+}

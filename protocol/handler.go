@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -74,7 +75,20 @@ type Handler struct {
 	now          func() time.Time
 	log          *slog.Logger
 	maxIDVersion int16 // highest OffsetCommit / OffsetFetch version served
+
+	// batches and lookups recycle the maps of small commit batches and the partition lists of
+	// small fetches: a Store copies what it is given (the offsetstore contract), so they are
+	// free again once the Store call returns.
+	batches sync.Pool
+	lookups sync.Pool
+	scratch sync.Pool // *[]byte encoding buffers for HandleBody
 }
+
+// maxScratch is the largest HandleBody encoding buffer that is recycled.
+const maxScratch = 64 << 10
+
+// maxPooledBatch is the largest commit batch whose map is recycled.
+const maxPooledBatch = 64
 
 // New returns a Handler that stores offsets in store, configured by opts.
 func New(store offsetstore.Store, opts Options) *Handler {
@@ -200,7 +214,20 @@ func (h *Handler) HandleBody(ctx context.Context, key, version int16, body []byt
 	if err != nil {
 		return nil, err
 	}
-	return resp.AppendTo(make([]byte, 0, 128)), nil
+	// Encode into a recycled scratch buffer and return an exact-size copy: one allocation,
+	// whatever the response's size.
+	sp, _ := h.scratch.Get().(*[]byte)
+	if sp == nil {
+		sp = new([]byte)
+	}
+	enc := resp.AppendTo((*sp)[:0])
+	out := make([]byte, len(enc))
+	copy(out, enc)
+	if cap(enc) <= maxScratch {
+		*sp = enc
+		h.scratch.Put(sp)
+	}
+	return out, nil
 }
 
 func malformed(key, version int16, err error) error {

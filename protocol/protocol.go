@@ -7,6 +7,11 @@
 // only when [Options].TopicIDs can resolve them. TxnOffsetCommit is not served: a Handler keeps
 // no pending transactional offsets, so it never advertises the key.
 //
+// Kafka 4 no longer enables OffsetCommit v0-v1 and OffsetFetch v0, and ZooKeeper-era brokers
+// kept v0 offsets apart from the rest. A Handler serves those versions from the same store as
+// the others, with v1's commit timestamps honoured, so that old clients keep working
+// (kafka-offsets.md section 1.8 recommends this if they are served at all).
+//
 // # Entry points
 //
 // A gateway picks the level that fits its codec:
