@@ -3,6 +3,9 @@ package filerstore_test
 import (
 	"context"
 	"sync"
+	"testing"
+
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/seaweedfs/seaweedfs/weed/pb/filer_pb"
 	"google.golang.org/grpc"
@@ -102,4 +105,15 @@ func (c *wrapClient) TraverseBfsMetadata(ctx context.Context, in *filer_pb.Trave
 		return nil, err
 	}
 	return c.SeaweedFilerClient.TraverseBfsMetadata(ctx, in, opts...)
+}
+
+// mustConn returns a filer client on a plaintext connection to addr, closed when t ends.
+func mustConn(t testing.TB, addr string) filer_pb.SeaweedFilerClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return filer_pb.NewSeaweedFilerClient(conn)
 }

@@ -290,6 +290,22 @@ func (s *Server) afterExitLocked() {
 	}
 }
 
+// Pause freezes the weed process (SIGSTOP): its ports stay open but nothing answers, as with
+// a hung filer or a network partition. Resume undoes it.
+func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused weed process run again (SIGCONT).
+func (s *Server) Resume() error { return s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return errors.New("weedtest: not running")
+	}
+	return s.cmd.Process.Signal(sig)
+}
+
 // Stop stops the weed process gracefully (SIGTERM, then SIGKILL after 15 s). The data
 // directory stays, for Restart. Stopping a stopped server does nothing.
 func (s *Server) Stop() error {
@@ -298,6 +314,7 @@ func (s *Server) Stop() error {
 	if s.cmd == nil {
 		return nil
 	}
+	s.cmd.Process.Signal(syscall.SIGCONT) // a paused process cannot handle SIGTERM
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
