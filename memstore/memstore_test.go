@@ -8,6 +8,7 @@ import (
 
 	"github.com/offsetkit/offsetkit/memstore"
 	"github.com/offsetkit/offsetkit/offsetstore"
+	"github.com/offsetkit/offsetkit/offsetstore/storetest"
 )
 
 func TestNewShards(t *testing.T) {
@@ -107,3 +108,29 @@ func TestDeleteLastOffsetRemovesGroup(t *testing.T) {
 		t.Fatalf("DeleteGroup of an emptied group = %v, want ErrGroupNotFound", err)
 	}
 }
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(ctx context.Context, t *testing.T) (storetest.Harness, error) {
+		return harness{}, nil
+	})
+}
+
+// TestConformanceOneShard runs the suite on a store with a single lock, so both lock layouts
+// are shown to obey the contract.
+func TestConformanceOneShard(t *testing.T) {
+	err := storetest.TestStore(t.Context(), func(context.Context) (offsetstore.Store, error) {
+		return memstore.New(memstore.Options{Shards: 1}), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// harness opens a new memstore on every call: memstore is not durable.
+type harness struct{}
+
+func (harness) Open(context.Context) (offsetstore.Store, error) {
+	return memstore.New(memstore.Options{}), nil
+}
+func (harness) Durable() bool { return false }
+func (harness) Close()        {}

@@ -9,6 +9,7 @@ import (
 	"github.com/offsetkit/offsetkit/memstore"
 	"github.com/offsetkit/offsetkit/migrate"
 	"github.com/offsetkit/offsetkit/offsetstore"
+	"github.com/offsetkit/offsetkit/offsetstore/storetest"
 )
 
 var (
@@ -262,5 +263,30 @@ func TestClose(t *testing.T) {
 	}
 	if _, err := primary.FetchAll(ctx, "g"); !errors.Is(err, offsetstore.ErrClosed) {
 		t.Fatal("Close did not close the primary")
+	}
+}
+
+// TestConformance runs the storetest suite on migration stores, with and without a primary
+// Inserter.
+func TestConformance(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hide bool
+	}{
+		{"primary-inserter", false},
+		{"primary-plain", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := storetest.TestStore(t.Context(), func(context.Context) (offsetstore.Store, error) {
+				var p offsetstore.Store = memstore.New(memstore.Options{})
+				if tc.hide {
+					p = plain{p}
+				}
+				return migrate.New(p, memstore.New(memstore.Options{}), migrate.Options{}), nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

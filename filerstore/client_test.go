@@ -1,0 +1,119 @@
+package filerstore_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/seaweedfs/seaweedfs/weed/pb/filer_pb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// wrapClient is a filer client that counts the RPCs it forwards to a real filer, and can
+// make some of them fail: to play a filer without the newer RPCs (Unimplemented) or a
+// failing one.
+type wrapClient struct {
+	filer_pb.SeaweedFilerClient
+	// legacy makes StreamMutateEntry, LookupDirectoryEntries and TraverseBfsMetadata answer
+	// Unimplemented, as a filer older than those RPCs does.
+	legacy bool
+	// fail, if set, is asked before each RPC; a non-nil error is returned instead of
+	// calling the filer.
+	fail func(method string) error
+
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *wrapClient) enter(method string, newer bool) error {
+	c.mu.Lock()
+	if c.calls == nil {
+		c.calls = make(map[string]int)
+	}
+	c.calls[method]++
+	c.mu.Unlock()
+	if newer && c.legacy {
+		return status.Errorf(codes.Unimplemented, "unknown method %s for service filer_pb.SeaweedFiler", method)
+	}
+	if c.fail != nil {
+		return c.fail(method)
+	}
+	return nil
+}
+
+// count returns how many times method was called.
+func (c *wrapClient) count(method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[method]
+}
+
+func (c *wrapClient) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = nil
+}
+
+func (c *wrapClient) LookupDirectoryEntry(ctx context.Context, in *filer_pb.LookupDirectoryEntryRequest, opts ...grpc.CallOption) (*filer_pb.LookupDirectoryEntryResponse, error) {
+	if err := c.enter("LookupDirectoryEntry", false); err != nil {
+		return nil, err
+	}
+	return c.SeaweedFilerClient.LookupDirectoryEntry(ctx, in, opts...)
+}
+
+func (c *wrapClient) LookupDirectoryEntries(ctx context.Context, in *filer_pb.LookupDirectoryEntriesRequest, opts ...grpc.CallOption) (*filer_pb.LookupDirectoryEntriesResponse, error) {
+	if err := c.enter("LookupDirectoryEntries", true); err != nil {
+		return nil, err
+	}
+	return c.SeaweedFilerClient.LookupDirectoryEntries(ctx, in, opts...)
+}
+
+func (c *wrapClient) ListEntries(ctx context.Context, in *filer_pb.ListEntriesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[filer_pb.ListEntriesResponse], error) {
+	if err := c.enter("ListEntries", false); err != nil {
+		return nil, err
+	}
+	return c.SeaweedFilerClient.ListEntries(ctx, in, opts...)
+}
+
+func (c *wrapClient) CreateEntry(ctx context.Context, in *filer_pb.CreateEntryRequest, opts ...grpc.CallOption) (*filer_pb.CreateEntryResponse, error) {
+	if err := c.enter("CreateEntry", false); err != nil {
+		return nil, err
+	}
+	return c.SeaweedFilerClient.CreateEntry(ctx, in, opts...)
+}
+
+func (c *wrapClient) DeleteEntry(ctx context.Context, in *filer_pb.DeleteEntryRequest, opts ...grpc.CallOption) (*filer_pb.DeleteEntryResponse, error) {
+	if err := c.enter("DeleteEntry", false); err != nil {
+		return nil, err
+	}
+	return c.SeaweedFilerClient.DeleteEntry(ctx, in, opts...)
+}
+
+func (c *wrapClient) StreamMutateEntry(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[filer_pb.StreamMutateEntryRequest, filer_pb.StreamMutateEntryResponse], error) {
+	if err := c.enter("StreamMutateEntry", true); err != nil {
+		return nil, err
+	}
+	return c.SeaweedFilerClient.StreamMutateEntry(ctx, opts...)
+}
+
+func (c *wrapClient) TraverseBfsMetadata(ctx context.Context, in *filer_pb.TraverseBfsMetadataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[filer_pb.TraverseBfsMetadataResponse], error) {
+	if err := c.enter("TraverseBfsMetadata", true); err != nil {
+		return nil, err
+	}
+	return c.SeaweedFilerClient.TraverseBfsMetadata(ctx, in, opts...)
+}
+
+// mustConn returns a filer client on a plaintext connection to addr, closed when t ends.
+func mustConn(t testing.TB, addr string) filer_pb.SeaweedFilerClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return filer_pb.NewSeaweedFilerClient(conn)
+}

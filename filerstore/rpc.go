@@ -1,0 +1,259 @@
+package filerstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/seaweedfs/seaweedfs/weed/pb/filer_pb"
+)
+
+// mutate applies every mutation (each a create or a delete), in no particular order. One
+// mutation is one unary call; more go over one StreamMutateEntry stream, or in bounded
+// parallel unary calls on a filer without it. On error any subset may have been applied.
+func (s *Store) mutate(ctx context.Context, muts []*filer_pb.StreamMutateEntryRequest) error {
+	if len(muts) > 1 && !s.noStreamMutate.Load() {
+		err := s.mutateStream(ctx, muts)
+		if !errors.Is(err, errStreamUnimplemented) {
+			return err
+		}
+		s.noStreamMutate.Store(true)
+	}
+	return forEach(ctx, len(muts), s.par, func(ctx context.Context, i int) error {
+		return s.mutateOne(ctx, muts[i])
+	})
+}
+
+var errStreamUnimplemented = errors.New("filerstore: StreamMutateEntry is not implemented by the filer")
+
+func (s *Store) mutateOne(ctx context.Context, m *filer_pb.StreamMutateEntryRequest) error {
+	switch r := m.Request.(type) {
+	case *filer_pb.StreamMutateEntryRequest_CreateRequest:
+		return filer_pb.CreateEntry(ctx, s.client, r.CreateRequest)
+	case *filer_pb.StreamMutateEntryRequest_DeleteRequest:
+		resp, err := s.client.DeleteEntry(ctx, r.DeleteRequest)
+		if err != nil {
+			return fmt.Errorf("DeleteEntry %s/%s: %w", r.DeleteRequest.Directory, r.DeleteRequest.Name, err)
+		}
+		if resp.Error != "" {
+			return fmt.Errorf("DeleteEntry %s/%s: %s", r.DeleteRequest.Directory, r.DeleteRequest.Name, resp.Error)
+		}
+		return nil
+	default:
+		return fmt.Errorf("filerstore: unexpected mutation %T", m.Request)
+	}
+}
+
+// mutateStream sends every mutation over one StreamMutateEntry stream and waits for each
+// answer. It returns errStreamUnimplemented, having applied nothing, when the filer does not
+// have the RPC.
+func (s *Store) mutateStream(ctx context.Context, muts []*filer_pb.StreamMutateEntryRequest) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := s.client.StreamMutateEntry(ctx)
+	if err != nil {
+		if isUnimplemented(err) {
+			return errStreamUnimplemented
+		}
+		return fmt.Errorf("StreamMutateEntry: %w", err)
+	}
+	for i, m := range muts {
+		m.RequestId = uint64(i) + 1
+	}
+	// Send from a second goroutine while this one receives, so that neither side's flow
+	// control can stall the other on a large batch.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() {
+		for _, m := range muts {
+			if stream.Send(m) != nil {
+				// The stream is broken; Recv reports why.
+				return
+			}
+		}
+		stream.CloseSend()
+	})
+	done := make([]bool, len(muts))
+	pending := len(muts)
+	var firstErr error
+	for pending > 0 {
+		resp, err := stream.Recv()
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			if isUnimplemented(err) && pending == len(muts) {
+				return errStreamUnimplemented
+			}
+			return fmt.Errorf("StreamMutateEntry: %w", err)
+		}
+		id := resp.RequestId
+		if id == 0 || id > uint64(len(muts)) || done[id-1] {
+			return fmt.Errorf("StreamMutateEntry: unexpected response id %d", id)
+		}
+		if !resp.IsLast {
+			continue
+		}
+		done[id-1] = true
+		pending--
+		if firstErr == nil {
+			firstErr = mutateResponseError(muts[id-1], resp)
+		}
+	}
+	return firstErr
+}
+
+func mutateResponseError(m *filer_pb.StreamMutateEntryRequest, resp *filer_pb.StreamMutateEntryResponse) error {
+	dir, name := mutationPath(m)
+	if resp.Error != "" {
+		return fmt.Errorf("StreamMutateEntry %s/%s: %s", dir, name, resp.Error)
+	}
+	if cr := resp.GetCreateResponse(); cr != nil {
+		if cr.ErrorCode != filer_pb.FilerError_OK {
+			if sentinel := filer_pb.FilerErrorToSentinel(cr.ErrorCode); sentinel != nil {
+				return fmt.Errorf("StreamMutateEntry %s/%s: %w", dir, name, sentinel)
+			}
+			return fmt.Errorf("StreamMutateEntry %s/%s: filer error %v %s", dir, name, cr.ErrorCode, cr.Error)
+		}
+		if cr.Error != "" {
+			return fmt.Errorf("StreamMutateEntry %s/%s: %s", dir, name, cr.Error)
+		}
+	}
+	if dr := resp.GetDeleteResponse(); dr != nil && dr.Error != "" {
+		return fmt.Errorf("StreamMutateEntry %s/%s: %s", dir, name, dr.Error)
+	}
+	return nil
+}
+
+func mutationPath(m *filer_pb.StreamMutateEntryRequest) (string, string) {
+	switch r := m.Request.(type) {
+	case *filer_pb.StreamMutateEntryRequest_CreateRequest:
+		return r.CreateRequest.Directory, r.CreateRequest.Entry.GetName()
+	case *filer_pb.StreamMutateEntryRequest_DeleteRequest:
+		return r.DeleteRequest.Directory, r.DeleteRequest.Name
+	}
+	return "", ""
+}
+
+func createMutation(dir string, e *filer_pb.Entry) *filer_pb.StreamMutateEntryRequest {
+	return &filer_pb.StreamMutateEntryRequest{Request: &filer_pb.StreamMutateEntryRequest_CreateRequest{
+		CreateRequest: &filer_pb.CreateEntryRequest{Directory: dir, Entry: e},
+	}}
+}
+
+func deleteMutation(dir, name string) *filer_pb.StreamMutateEntryRequest {
+	return &filer_pb.StreamMutateEntryRequest{Request: &filer_pb.StreamMutateEntryRequest_DeleteRequest{
+		DeleteRequest: &filer_pb.DeleteEntryRequest{Directory: dir, Name: name, IsDeleteData: true},
+	}}
+}
+
+// lookupResult is the answer for one path: an entry, a definite absence (nil entry, nil
+// error), or an error.
+type lookupResult struct {
+	entry *filer_pb.Entry
+	err   error
+}
+
+// lookup looks up every path. A result is absent only on the filer's own not-found.
+func (s *Store) lookup(ctx context.Context, reqs []*filer_pb.LookupDirectoryEntryRequest) ([]lookupResult, error) {
+	out := make([]lookupResult, len(reqs))
+	if len(reqs) > 1 && !s.noBatchLookup.Load() {
+		batches := (len(reqs) + lookupBatchSize - 1) / lookupBatchSize
+		err := forEach(ctx, batches, s.par, func(ctx context.Context, b int) error {
+			lo := b * lookupBatchSize
+			hi := min(lo+lookupBatchSize, len(reqs))
+			resp, err := s.client.LookupDirectoryEntries(ctx, &filer_pb.LookupDirectoryEntriesRequest{Requests: reqs[lo:hi]})
+			if err != nil {
+				return err
+			}
+			if len(resp.Results) != hi-lo {
+				return fmt.Errorf("LookupDirectoryEntries: %d results for %d lookups", len(resp.Results), hi-lo)
+			}
+			for i, r := range resp.Results {
+				switch {
+				case r.GetError() != "":
+					out[lo+i].err = fmt.Errorf("LookupDirectoryEntries %s/%s: %s", reqs[lo+i].Directory, reqs[lo+i].Name, r.Error)
+				case r.GetFound() && r.Entry != nil:
+					out[lo+i].entry = r.Entry
+				case r.GetFound():
+					out[lo+i].err = fmt.Errorf("LookupDirectoryEntries %s/%s: found without an entry", reqs[lo+i].Directory, reqs[lo+i].Name)
+				}
+			}
+			return nil
+		})
+		if err == nil || !isUnimplemented(err) {
+			if err != nil {
+				return nil, fmt.Errorf("LookupDirectoryEntries: %w", err)
+			}
+			return out, nil
+		}
+		s.noBatchLookup.Store(true)
+	}
+	err := forEach(ctx, len(reqs), s.par, func(ctx context.Context, i int) error {
+		resp, err := filer_pb.LookupEntry(ctx, s.client, reqs[i])
+		switch {
+		case errors.Is(err, filer_pb.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("LookupDirectoryEntry %s/%s: %w", reqs[i].Directory, reqs[i].Name, err)
+		default:
+			out[i].entry = resp.Entry
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// lookupOne looks up one entry: (nil, nil) means the filer has no such entry.
+func (s *Store) lookupOne(ctx context.Context, dir, name string) (*filer_pb.Entry, error) {
+	resp, err := filer_pb.LookupEntry(ctx, s.client, &filer_pb.LookupDirectoryEntryRequest{Directory: dir, Name: name})
+	if errors.Is(err, filer_pb.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("LookupDirectoryEntry %s/%s: %w", dir, name, err)
+	}
+	return resp.Entry, nil
+}
+
+// list calls fn for every entry of dir, in pages of listPageSize, so that a directory larger
+// than the filer's listing limit is read whole. A missing directory lists as empty.
+func (s *Store) list(ctx context.Context, dir string, fn func(*filer_pb.Entry) error) error {
+	start := ""
+	for {
+		stream, err := s.client.ListEntries(ctx, &filer_pb.ListEntriesRequest{
+			Directory:         dir,
+			StartFromFileName: start,
+			Limit:             listPageSize,
+		})
+		if err != nil {
+			return fmt.Errorf("ListEntries %s: %w", dir, err)
+		}
+		n := 0
+		for {
+			resp, err := stream.Recv()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("ListEntries %s: %w", dir, err)
+			}
+			if resp.Entry == nil {
+				continue
+			}
+			n++
+			start = resp.Entry.Name
+			if err := fn(resp.Entry); err != nil {
+				return err
+			}
+		}
+		if n < listPageSize {
+			return nil
+		}
+	}
+}
