@@ -78,11 +78,16 @@ func (m *groupMember) commit(t *testing.T, ctx context.Context, at map[int32]int
 	require.NoError(t, commitErr)
 }
 
-// rawCommit sends an OffsetCommit v9 (topics by name) on its own connection.
+// rawCommit sends an OffsetCommit v9 (topics by name) on its own connection and returns the
+// partition's error code.
 func rawCommit(t *testing.T, addr, group, member string, gen int32, partition int32, offset int64) int16 {
+	return rawCommitVersion(t, addr, 9, group, member, gen, partition, offset)
+}
+
+func rawCommitVersion(t *testing.T, addr string, version int16, group, member string, gen int32, partition int32, offset int64) int16 {
 	t.Helper()
 	req := kmsg.NewPtrOffsetCommitRequest()
-	req.Version = 9
+	req.Version = version
 	req.Group, req.MemberID, req.Generation = group, member, gen
 	rt := kmsg.NewOffsetCommitRequestTopic()
 	rt.Topic = "t1"
@@ -165,6 +170,10 @@ func kgoGroupFlow(t *testing.T, gw *gateway) {
 		d, err := adm.DescribeGroups(ctx, "cg")
 		return err == nil && d["cg"].State == "Empty"
 	}, 20*time.Second, 50*time.Millisecond)
+
+	// The group is Empty now: its old member's commit is UNKNOWN_MEMBER_ID (Kafka checks the
+	// member before the generation), while an admin commit would be accepted.
+	require.Equal(t, kerr.UnknownMemberID.Code, rawCommit(t, gw.addr, "cg", member1, gen2, 0, 7))
 
 	// A new member resumes from the committed offsets.
 	m3 := joinGroup(t, gw.addr, "cg")
