@@ -145,21 +145,7 @@ func kgoGroupFlow(t *testing.T, gw *gateway) {
 
 	// A second member: the group rebalances to a new generation and splits the partitions.
 	m2 := joinGroup(t, gw.addr, "cg")
-	require.Eventually(t, func() bool {
-		d, err := adm.DescribeGroups(ctx, "cg")
-		return err == nil && d["cg"].State == "Stable" && len(d["cg"].Members) == 2
-	}, 20*time.Second, 20*time.Millisecond, "group never became Stable with two members")
-	d, err := adm.DescribeGroups(ctx, "cg")
-	require.NoError(t, err)
-	split := 0
-	for _, m := range d["cg"].Members {
-		ca, ok := m.Assigned.AsConsumer()
-		require.True(t, ok)
-		for _, tp := range ca.Topics {
-			split += len(tp.Partitions)
-		}
-	}
-	require.Equal(t, 3, split, "the three partitions are split between the two members")
+	waitBalanced(t, adm, "cg", 2, 3)
 	_, gen2 := m1.cl.GroupMetadata()
 	require.Greater(t, gen2, gen1)
 
