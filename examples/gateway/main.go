@@ -20,9 +20,17 @@
 //	-topics string       topics served, as name:partitions[,...] (default "t1:3")
 //	-log-level string    debug, info, warn or error (default "info")
 //	-max-frame-bytes int largest request frame accepted (default 16 MiB)
+//	-offsets-retention duration
+//	                     how long committed offsets are kept (Kafka's offsets.retention.minutes)
+//	                     (default 168h0m0s)
+//	-offsets-retention-check-interval duration
+//	                     time between retention sweeps (default 10m0s)
 //
-// It stops cleanly on SIGINT or SIGTERM: it stops accepting, closes every connection, and
-// closes the store.
+// Offsets expire as in Kafka (see package retention): the gateway's group coordinator tells the
+// retention sweeper which groups are Empty, Stable or rebalancing. Both stores support it.
+//
+// It stops cleanly on SIGINT or SIGTERM: it stops accepting, closes every connection, stops
+// the retention sweeper, and closes the store.
 package main
 
 import (
@@ -36,8 +44,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/offsetkit/offsetkit/examples/internal/server"
+	"github.com/offsetkit/offsetkit/retention"
 )
 
 func main() {
@@ -50,6 +60,7 @@ func main() {
 type config struct {
 	addr, store, filer, filerRoot, topics, logLevel string
 	maxFrame                                        int
+	retention, retentionCheck                       time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -63,13 +74,22 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.topics, "topics", "t1:3", "topics served, as name:partitions[,...]")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&c.maxFrame, "max-frame-bytes", server.DefaultMaxFrameBytes, "largest request frame accepted")
+	fs.DurationVar(&c.retention, "offsets-retention", retention.DefaultRetention, "how long committed offsets are kept (Kafka's offsets.retention.minutes)")
+	fs.DurationVar(&c.retentionCheck, "offsets-retention-check-interval", retention.DefaultInterval, "time between retention sweeps")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	var err error
+	switch {
+	case fs.NArg() > 0:
+		err = fmt.Errorf("unexpected arguments: %q", fs.Args())
+	case c.retention <= 0 || c.retentionCheck <= 0:
+		err = errors.New("-offsets-retention and -offsets-retention-check-interval must be positive")
 	}
-	return c, nil
+	if err != nil {
+		fmt.Fprintf(stderr, "gateway: %v\n", err)
+	}
+	return c, err
 }
 
 // run is the whole program: it serves until ctx is done and returns the exit code.
@@ -109,6 +129,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		Topics:        topics,
 		Logger:        log,
 		MaxFrameBytes: cfg.maxFrame,
+
+		Retention:              cfg.retention,
+		RetentionCheckInterval: cfg.retentionCheck,
 	})
 	if err != nil {
 		log.Error("starting gateway", "err", err)

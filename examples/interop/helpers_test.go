@@ -34,9 +34,18 @@ func startGateway(t testing.TB, store offsetstore.Store, topics string) *gateway
 	if topics == "" {
 		topics = "t1:3"
 	}
+	return startGatewayOpts(t, server.Options{Store: store}, topics)
+}
+
+// startGatewayOpts is startGateway with more options; opts.Store must be set, and its Topics
+// and Logger are set here.
+func startGatewayOpts(t testing.TB, opts server.Options, topics string) *gateway {
+	t.Helper()
+	store := opts.Store
 	ts, err := server.ParseTopics(topics)
 	require.NoError(t, err)
-	srv, err := server.New(server.Options{Store: store, Topics: ts, Logger: testLogger()})
+	opts.Topics, opts.Logger = ts, testLogger()
+	srv, err := server.New(opts)
 	require.NoError(t, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

@@ -132,6 +132,8 @@ func TestGatewayProcessBadFlags(t *testing.T) {
 		{"-store", "tape"},
 		{"-log-level", "loud"},
 		{"-no-such-flag"},
+		{"-offsets-retention", "0s"},
+		{"-offsets-retention-check-interval", "-1m"},
 	} {
 		out, err := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...).CombinedOutput()
 		var ee *exec.ExitError

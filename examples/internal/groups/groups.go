@@ -49,10 +49,12 @@ type Options struct {
 	// (INVALID_SESSION_TIMEOUT outside). Zero means Kafka's defaults, 6 s and 30 min.
 	MinSessionTimeout time.Duration
 	MaxSessionTimeout time.Duration
-	// EmptyGroupRetention is how long the coordinator keeps a group that has no members and
-	// no pending joins before it forgets it; its offsets stay in the store, and the group
-	// then exists through them, as a simple group would. Kafka likewise drops empty group
-	// metadata in its periodic cleanup. Zero means 10 minutes.
+	// EmptyGroupRetention is how long the coordinator keeps a group that has no members, no
+	// pending joins and no offsets in Store before it forgets it (Kafka likewise drops such
+	// a group in its periodic cleanup). An Empty group that has offsets is kept, its store
+	// checked again every EmptyGroupRetention, so that offset retention measures its
+	// offsets from the time it became Empty; OffsetsExpired forgets it once the retention
+	// sweeper has removed its last offset. Zero means 10 minutes.
 	EmptyGroupRetention time.Duration
 }
 
@@ -70,8 +72,10 @@ type Coordinator struct {
 	groups map[string]*group
 	closed bool
 
-	done chan struct{}
-	wg   sync.WaitGroup
+	ctx    context.Context // cancelled by Close, to abandon store lookups of the deadline goroutine
+	cancel context.CancelFunc
+	done   chan struct{}
+	wg     sync.WaitGroup
 }
 
 type state int8
@@ -101,7 +105,9 @@ type group struct {
 	pendingSync  map[string]bool      // members that have not sent SyncGroup this generation
 	deadline     time.Time            // end of the join phase, or of the sync phase
 	emptySince   time.Time            // when the group last became Empty
-	seq          uint64               // join order of members, for the leader choice
+	// offsetsChecked is when an idle Empty group was last found to have offsets in the store.
+	offsetsChecked time.Time
+	seq            uint64 // join order of members, for the leader choice
 }
 
 type member struct {
@@ -132,6 +138,7 @@ func New(opts Options) *Coordinator {
 		groups: make(map[string]*group),
 		done:   make(chan struct{}),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -186,6 +193,7 @@ func (c *Coordinator) Close() error {
 	}
 	c.groups = make(map[string]*group)
 	c.mu.Unlock()
+	c.cancel()
 	close(c.done)
 	c.wg.Wait()
 	return nil

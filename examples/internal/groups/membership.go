@@ -592,14 +592,51 @@ func (c *Coordinator) leave(g *group, l kmsg.LeaveGroupRequestMember, changed *b
 // retention are forgotten, pending member ids and members whose session timed out are removed, a join phase past its rebalance timeout completes without the
 // members that did not rejoin, and members that did not send SyncGroup in time are removed.
 func (c *Coordinator) expire(now time.Time) {
+	idle := c.expireLocked(now)
+	if len(idle) == 0 {
+		return
+	}
+	// An idle group is forgotten only when it has no offsets: one with offsets is kept, so
+	// that offset retention measures them from the time the group became Empty (KIP-211),
+	// until the sweeper expires them and calls OffsetsExpired. The store is asked outside the
+	// lock, at most once per EmptyGroupRetention per group.
+	ctx, cancel := context.WithTimeout(c.ctx, storeCheckTimeout)
+	defer cancel()
+	for _, g := range idle {
+		has, err := c.hasOffsets(ctx, g.id)
+		c.mu.Lock()
+		switch {
+		case c.closed || c.groups[g.id] != g || !g.forgettable():
+		case err != nil:
+			c.log.Debug("keeping an empty group: offsets unknown", "group", g.id, "err", err)
+			g.offsetsChecked = now
+		case has:
+			g.offsetsChecked = now
+		default:
+			delete(c.groups, g.id)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// storeCheckTimeout bounds the store lookups of one expire tick.
+const storeCheckTimeout = 5 * time.Second
+
+// expireLocked applies every deadline that has passed at now, and returns the groups that
+// have been Empty, without members or pending joins, for EmptyGroupRetention and whose
+// offsets were not checked for as long.
+func (c *Coordinator) expireLocked(now time.Time) []*group {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return
+		return nil
 	}
-	for id, g := range c.groups {
-		if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && now.Sub(g.emptySince) >= c.keep {
-			delete(c.groups, id)
+	var idle []*group
+	for _, g := range c.groups {
+		if g.forgettable() && now.Sub(g.emptySince) >= c.keep {
+			if now.Sub(g.offsetsChecked) >= c.keep {
+				idle = append(idle, g)
+			}
 			continue
 		}
 		changed := false
@@ -635,4 +672,5 @@ func (c *Coordinator) expire(now time.Time) {
 			}
 		}
 	}
+	return idle
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/offsetkit/offsetkit/examples/internal/groups"
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/protocol"
+	"github.com/offsetkit/offsetkit/retention"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -58,8 +59,23 @@ type Options struct {
 	// IdleTimeout closes a connection that sends nothing for this long. Zero means
 	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
-	// Groups configures the group coordinator; its Store and Logger are taken from above.
+	// Groups configures the group coordinator; its Store and Logger are taken from above, and
+	// its Now too when it has none.
 	Groups groups.Options
+	// Now is the clock of commit times, group deadlines and offset retention. Nil means
+	// time.Now.
+	Now func() time.Time
+	// Retention is Kafka's offsets.retention.minutes: how long a committed offset outlives its
+	// commit (or its group's becoming Empty; see package retention). Zero means
+	// retention.DefaultRetention (7 days). It applies only when Store implements
+	// offsetstore.Expirer; otherwise every offset is kept and New logs that retention is off.
+	Retention time.Duration
+	// RetentionCheckInterval is Kafka's offsets.retention.check.interval.ms, the time between
+	// retention sweeps. Zero means retention.DefaultInterval (10 minutes).
+	RetentionCheckInterval time.Duration
+	// OnExpire, if set, is called after each group's offsets expire (for metrics), after the
+	// coordinator's own bookkeeping.
+	OnExpire func(group string, expired int)
 }
 
 // Server is the gateway. Create it with New, run it with Serve, stop it with Close.
@@ -71,6 +87,7 @@ type Server struct {
 	topics   *catalog
 	groups   *groups.Coordinator
 	offsets  *protocol.Handler
+	sweeper  *retention.Sweeper // nil when the store cannot expire offsets
 	versions map[int16]kmsg.ApiVersionsResponseApiKey
 	apiKeys  []kmsg.ApiVersionsResponseApiKey
 
@@ -120,16 +137,55 @@ func New(opts Options) (*Server, error) {
 	if gopts.Logger == nil {
 		gopts.Logger = s.log.With("component", "groups")
 	}
+	if gopts.Now == nil {
+		gopts.Now = opts.Now
+	}
 	s.groups = groups.New(gopts)
 	s.offsets = protocol.New(opts.Store, protocol.Options{
 		Groups:   s.groups,
 		Topics:   cat,
 		TopicIDs: cat,
+		Now:      opts.Now,
 		Logger:   s.log.With("component", "offsets"),
 	})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.initVersions()
+	s.startRetention(opts)
 	return s, nil
+}
+
+// startRetention starts the offset retention sweeper, if the store supports expiry.
+func (s *Server) startRetention(opts Options) {
+	onExpire := func(group string, expired map[offsetstore.TopicPartition]offsetstore.Offset, groupEmpty bool) {
+		s.groups.OffsetsExpired(group, expired, groupEmpty)
+		if opts.OnExpire != nil {
+			opts.OnExpire(group, len(expired))
+		}
+	}
+	sw, err := retention.New(opts.Store, retention.Options{
+		Retention: opts.Retention,
+		Interval:  opts.RetentionCheckInterval,
+		Groups:    s.groups,
+		Now:       opts.Now,
+		Logger:    s.log.With("component", "retention"),
+		OnExpire:  onExpire,
+	})
+	if err != nil {
+		s.log.Warn("offset retention is off: committed offsets never expire", "reason", err)
+		return
+	}
+	s.sweeper = sw
+	sw.Start(s.ctx)
+}
+
+// SweepOffsets runs one offset retention pass now (the sweeper also runs one every
+// RetentionCheckInterval). Its error matches errors.ErrUnsupported when the store cannot
+// expire offsets.
+func (s *Server) SweepOffsets(ctx context.Context) (retention.Stats, error) {
+	if s.sweeper == nil {
+		return retention.Stats{}, retention.ErrUnsupported
+	}
+	return s.sweeper.Sweep(ctx)
 }
 
 // initVersions builds the ApiVersions answer: what the gateway serves itself, plus the offset
@@ -214,7 +270,7 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Close stops accepting, closes every connection, waits for their goroutines, and stops the
-// group coordinator. It does not close the store. It is idempotent.
+// retention sweeper and the group coordinator. It does not close the store. It is idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -230,6 +286,9 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.cancel()
+	if s.sweeper != nil {
+		_ = s.sweeper.Close() // always nil
+	}
 	err := s.groups.Close()
 	s.wg.Wait()
 	return err

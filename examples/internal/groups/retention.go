@@ -1,0 +1,76 @@
+package groups
+
+import (
+	"context"
+	"slices"
+
+	"github.com/offsetkit/offsetkit/offsetstore"
+	"github.com/offsetkit/offsetkit/retention"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// GroupActivity implements retention.GroupActivity with Kafka's expiry rules
+// (kafka-offsets.md section 7):
+//   - a group the coordinator does not hold, or one without a protocol type, is
+//     retention.StateSimple: its offsets expire by commit time;
+//   - an Empty group with a protocol type is retention.StateEmpty, with the time it became
+//     Empty;
+//   - a Stable "consumer" group whose members' subscriptions parse is retention.StateStable,
+//     with the union of the subscribed topics (sorted);
+//   - any other state (rebalancing, another protocol type, unparseable subscriptions) is
+//     retention.StateActive: nothing expires.
+//
+// After Close it returns COORDINATOR_NOT_AVAILABLE, so a sweep skips every group.
+func (c *Coordinator) GroupActivity(_ context.Context, id string) (retention.Activity, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return retention.Activity{}, kerr.CoordinatorNotAvailable
+	}
+	g, ok := c.groups[id]
+	if !ok || g.protocolType == "" {
+		return retention.Activity{State: retention.StateSimple}, nil
+	}
+	switch g.state {
+	case stateEmpty:
+		return retention.Activity{State: retention.StateEmpty, EmptySince: g.emptySince}, nil
+	case stateStable:
+		if g.protocolType != ConsumerProtocolType {
+			break
+		}
+		topics, known := g.subscribedTopics()
+		if !known {
+			break
+		}
+		act := retention.Activity{State: retention.StateStable, Subscribed: make([]string, 0, len(topics))}
+		for t := range topics {
+			act.Subscribed = append(act.Subscribed, t)
+		}
+		slices.Sort(act.Subscribed)
+		return act, nil
+	}
+	return retention.Activity{State: retention.StateActive}, nil
+}
+
+// OffsetsExpired has the shape of retention.Options.OnExpire: when the last offsets of a
+// group have expired (groupEmpty) and the group is Empty, with no members and no pending
+// joins, the coordinator forgets it, as Kafka deletes such a group in the same cleanup.
+// A group that gained members since keeps them and is not touched. A commit that races the
+// sweep leaves the group existing through its new offset, as a simple group would.
+func (c *Coordinator) OffsetsExpired(group string, _ map[offsetstore.TopicPartition]offsetstore.Offset, groupEmpty bool) {
+	if !groupEmpty {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g, ok := c.groups[group]; ok && g.forgettable() {
+		delete(c.groups, group)
+		c.log.Debug("group forgotten: its offsets expired", "group", group)
+	}
+}
+
+// forgettable reports whether the group holds nothing but its name: Empty, without members
+// or pending joins.
+func (g *group) forgettable() bool {
+	return g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0
+}
