@@ -24,8 +24,9 @@
 //
 // # Round trips
 //
-// A Commit of one partition is one CreateEntry. A Commit or Delete of many partitions runs over
-// one StreamMutateEntry stream, which the filer executes concurrently; a Fetch of many
+// A Commit of one partition is one CreateEntry. A Commit or Delete of many partitions is one
+// ObjectTransaction per 1,024 partitions (on filers before 4.29, one StreamMutateEntry
+// stream, which the filer executes concurrently); a Fetch of many
 // partitions is one LookupDirectoryEntries call per 1,024 partitions; FetchAll is one
 // TraverseBfsMetadata stream over the group's directory. On filers that lack those RPCs the
 // store falls back to unary calls in bounded parallel, and to paginated ListEntries for
@@ -71,6 +72,8 @@ const (
 	// lookupBatchSize is the number of lookups per LookupDirectoryEntries call (the filer
 	// accepts up to 4,096).
 	lookupBatchSize = 1024
+	// txnBatchSize is the number of mutations per ObjectTransaction call.
+	txnBatchSize = 1024
 	// maxParallelism caps Options.Parallelism.
 	maxParallelism = 256
 )
@@ -104,6 +107,7 @@ type Store struct {
 	closeErr  error
 
 	// Set when the filer answered Unimplemented, so later calls use the fallback at once.
+	noTxn          atomic.Bool
 	noStreamMutate atomic.Bool
 	noBatchLookup  atomic.Bool
 	noTraverse     atomic.Bool
