@@ -21,7 +21,18 @@ const (
 )
 
 // GroupRequest is what a GroupValidator is asked about: one group of one request, after the
-// request layer's authorization and topic checks have passed for at least one partition.
+// request layer's checks, at the point where Kafka's request layer hands the request to the
+// group coordinator:
+//
+//   - OpOffsetCommit: only when at least one partition passed the ACL and existence checks (a
+//     commit with none never reaches the coordinator);
+//   - OpOffsetFetch: for every group whose DESCRIBE ACL passed, at every version. For v0-v8
+//     MemberID is nil and Generation -1; classic groups ignore member fields on fetch, so a
+//     validator refuses a fetch only with coordinator errors (NOT_COORDINATOR,
+//     COORDINATOR_LOAD_IN_PROGRESS, ...) or, for v9+ KIP-848 groups, UNKNOWN_MEMBER_ID or
+//     STALE_MEMBER_EPOCH;
+//   - OpOffsetDelete: after the DELETE ACL and a non-empty group id, even when no partition
+//     passed the topic checks, so that group errors still surface.
 type GroupRequest struct {
 	Op      GroupOp
 	Version int16 // the request's version
@@ -56,7 +67,8 @@ type GroupResult struct {
 // ErrNoActiveGroup tells the Handler the coordinator has no members for the group, so the
 // Handler applies Kafka's rules for an Empty or missing group itself, consulting the store to
 // tell the two apart. Any other error is a coordinator failure, answered with
-// COORDINATOR_NOT_AVAILABLE.
+// COORDINATOR_NOT_AVAILABLE. A typed-nil *kerr.Error (or one with code 0) is taken as
+// acceptance, and logged.
 type GroupValidator interface {
 	ValidateGroup(ctx context.Context, req GroupRequest) (GroupResult, error)
 }

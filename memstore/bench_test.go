@@ -1,0 +1,131 @@
+package memstore_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/offsetkit/offsetkit/memstore"
+	"github.com/offsetkit/offsetkit/offsetstore"
+)
+
+// benchBatch returns a commit batch of n partitions of one topic and the list of its keys.
+func benchBatch(n int) (map[offsetstore.TopicPartition]offsetstore.Offset, []offsetstore.TopicPartition) {
+	m := make(map[offsetstore.TopicPartition]offsetstore.Offset, n)
+	tps := make([]offsetstore.TopicPartition, 0, n)
+	now := time.Now()
+	for i := range n {
+		tp := offsetstore.TopicPartition{Topic: "bench-topic", Partition: int32(i)}
+		m[tp] = offsetstore.Offset{Offset: int64(i) * 100, LeaderEpoch: 5, Metadata: "m", CommitTime: now}
+		tps = append(tps, tp)
+	}
+	return m, tps
+}
+
+// benchGroups is how many groups the parallel benchmarks spread over, as a gateway serving
+// many consumer groups would.
+const benchGroups = 256
+
+func groupNames() []string {
+	names := make([]string, benchGroups)
+	for i := range names {
+		names[i] = "bench-group-" + strconv.Itoa(i)
+	}
+	return names
+}
+
+// BenchmarkCommit commits batches of 1, 8 and 100 partitions, from one goroutine (serial)
+// and from GOMAXPROCS goroutines over many groups (parallel), with the default sharding and
+// with a single lock (shards=1) for comparison.
+func BenchmarkCommit(b *testing.B) {
+	for _, shards := range []int{memstore.DefaultShards, 1} {
+		for _, n := range []int{1, 8, 100} {
+			batch, _ := benchBatch(n)
+			groups := groupNames()
+			b.Run(fmt.Sprintf("shards=%d/batch=%d/serial", shards, n), func(b *testing.B) {
+				ctx := context.Background()
+				s := memstore.New(memstore.Options{Shards: shards})
+				defer s.Close()
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if err := s.Commit(ctx, groups[i%benchGroups], batch); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+			b.Run(fmt.Sprintf("shards=%d/batch=%d/parallel", shards, n), func(b *testing.B) {
+				ctx := context.Background()
+				s := memstore.New(memstore.Options{Shards: shards})
+				defer s.Close()
+				var next atomic.Int64
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					i := int(next.Add(7919))
+					for pb.Next() {
+						if err := s.Commit(ctx, groups[i%benchGroups], batch); err != nil {
+							b.Error(err)
+							return
+						}
+						i++
+					}
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkFetch fetches batches of 1, 8 and 100 committed partitions, serial and parallel,
+// like BenchmarkCommit.
+func BenchmarkFetch(b *testing.B) {
+	for _, shards := range []int{memstore.DefaultShards, 1} {
+		for _, n := range []int{1, 8, 100} {
+			batch, tps := benchBatch(n)
+			groups := groupNames()
+			ctx := context.Background()
+			setup := func(b *testing.B) *memstore.Store {
+				s := memstore.New(memstore.Options{Shards: shards})
+				for _, g := range groups {
+					if err := s.Commit(ctx, g, batch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return s
+			}
+			b.Run(fmt.Sprintf("shards=%d/batch=%d/serial", shards, n), func(b *testing.B) {
+				s := setup(b)
+				defer s.Close()
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					m, err := s.Fetch(ctx, groups[i%benchGroups], tps)
+					if err != nil || len(m) != n {
+						b.Fatal(len(m), err)
+					}
+					i++
+				}
+			})
+			b.Run(fmt.Sprintf("shards=%d/batch=%d/parallel", shards, n), func(b *testing.B) {
+				s := setup(b)
+				defer s.Close()
+				var next atomic.Int64
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					i := int(next.Add(7919))
+					for pb.Next() {
+						m, err := s.Fetch(ctx, groups[i%benchGroups], tps)
+						if err != nil || len(m) != n {
+							b.Error(len(m), err)
+							return
+						}
+						i++
+					}
+				})
+			})
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package memstore
+
+import (
+	"context"
+
+	"github.com/offsetkit/offsetkit/offsetstore"
+)
+
+var (
+	_ offsetstore.Expirer  = (*Store)(nil)
+	_ offsetstore.Inserter = (*Store)(nil)
+)
+
+// ExpireOffsets implements offsetstore.Expirer: under the group's lock it deletes every offset
+// for which expired returns true and returns them. A group left with no offsets is removed.
+func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
+	const op = "ExpireOffsets"
+	if err := s.check(ctx, op, group); err != nil {
+		return nil, err
+	}
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return nil, &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	out := make(map[offsetstore.TopicPartition]offsetstore.Offset)
+	g := sh.groups[group]
+	for tp, o := range g {
+		if expired(tp, o) {
+			out[tp] = o
+			delete(g, tp)
+		}
+	}
+	if g != nil && len(g) == 0 {
+		delete(sh.groups, group)
+	}
+	return out, nil
+}
+
+// CommitIfAbsent implements offsetstore.Inserter: under the group's lock it stores each offset
+// whose partition has nothing stored.
+func (s *Store) CommitIfAbsent(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
+	const op = "CommitIfAbsent"
+	if err := s.check(ctx, op, group); err != nil {
+		return err
+	}
+	if err := offsetstore.ValidateOffsets(offsets); err != nil {
+		return &offsetstore.Error{Op: op, Group: group, Err: err}
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	g := sh.groups[group]
+	if g == nil {
+		g = make(map[offsetstore.TopicPartition]offsetstore.Offset, len(offsets))
+		sh.groups[group] = g
+	}
+	for tp, o := range offsets {
+		if _, ok := g[tp]; !ok {
+			g[tp] = offsetstore.Normalize(o)
+		}
+	}
+	return nil
+}

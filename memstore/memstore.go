@@ -1,0 +1,268 @@
+// Package memstore is a thread-safe in-memory [offsetstore.Store], the embedded default of
+// offsetkit: a gateway that needs no persistence, and every test that needs a store, uses it.
+//
+// Groups are spread by hash over a fixed number of shards, each with its own read-write lock,
+// so commits and fetches of different groups rarely contend and reads of one group run in
+// parallel. Nothing survives Close or the end of the process.
+//
+// A Store obeys the whole contract of package offsetstore, which the conformance suite in
+// package storetest checks: values are copied in and out, times are kept to the millisecond,
+// absent offsets are absent, and after Close every method returns [offsetstore.ErrClosed].
+package memstore
+
+import (
+	"context"
+	"hash/maphash"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+
+	"github.com/offsetkit/offsetkit/offsetstore"
+)
+
+// DefaultShards is the number of shards a Store uses when Options.Shards is zero.
+const DefaultShards = 64
+
+// maxShards bounds Options.Shards so a mistaken value cannot allocate without bound.
+const maxShards = 1 << 16
+
+// Options configures a Store. The zero value is ready to use.
+type Options struct {
+	// Shards is the number of independently locked shards the groups are spread over. It is
+	// rounded up to a power of two and capped at 65,536. Zero means DefaultShards; 1 gives a
+	// single lock, which only benchmarks comparing lock layouts want.
+	Shards int
+}
+
+// Store is an in-memory offsetstore.Store. It is safe for concurrent use by multiple
+// goroutines. Create one with New; the zero value is not usable.
+type Store struct {
+	seed   maphash.Seed
+	mask   uint64
+	shards []shard
+	closed atomic.Bool
+}
+
+// shard holds the groups whose name hashes to it. It is padded to its own cache lines so
+// that locking one shard does not slow down its neighbours.
+type shard struct {
+	mu     sync.RWMutex
+	groups map[string]map[offsetstore.TopicPartition]offsetstore.Offset
+	_      [128 - 24 - 8]byte
+}
+
+var _ offsetstore.Store = (*Store)(nil)
+
+// New returns an empty Store configured by opts.
+func New(opts Options) *Store {
+	n := opts.Shards
+	switch {
+	case n <= 0:
+		n = DefaultShards
+	case n > maxShards:
+		n = maxShards
+	}
+	n = 1 << bits.Len(uint(n-1)) // round up to a power of two
+	s := &Store{
+		seed:   maphash.MakeSeed(),
+		mask:   uint64(n - 1),
+		shards: make([]shard, n),
+	}
+	for i := range s.shards {
+		s.shards[i].groups = make(map[string]map[offsetstore.TopicPartition]offsetstore.Offset)
+	}
+	return s
+}
+
+func (s *Store) shard(group string) *shard {
+	return &s.shards[maphash.String(s.seed, group)&s.mask]
+}
+
+// check returns the error a call must fail with before it touches any data: the context's
+// error first, then ErrClosed.
+func (s *Store) check(ctx context.Context, op, group string) error {
+	if err := ctx.Err(); err != nil {
+		return &offsetstore.Error{Op: op, Group: group, Err: err}
+	}
+	if s.closed.Load() {
+		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	return nil
+}
+
+// Commit stores every offset of the batch for group, replacing what was stored. Times are
+// truncated to the millisecond. A negative partition fails the whole batch with ErrInvalid
+// before anything is stored.
+func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
+	const op = "Commit"
+	if err := s.check(ctx, op, group); err != nil {
+		return err
+	}
+	if err := offsetstore.ValidateOffsets(offsets); err != nil {
+		return &offsetstore.Error{Op: op, Group: group, Err: err}
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	g := sh.groups[group]
+	if g == nil {
+		g = make(map[offsetstore.TopicPartition]offsetstore.Offset, len(offsets))
+		sh.groups[group] = g
+	}
+	for tp, o := range offsets {
+		g[tp] = offsetstore.Normalize(o)
+	}
+	return nil
+}
+
+// Fetch returns the stored offsets of the requested partitions; partitions with nothing
+// stored are absent. The result is a new map the caller owns.
+func (s *Store) Fetch(ctx context.Context, group string, partitions []offsetstore.TopicPartition) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
+	const op = "Fetch"
+	if err := s.check(ctx, op, group); err != nil {
+		return nil, err
+	}
+	if err := offsetstore.ValidatePartitions(partitions); err != nil {
+		return nil, &offsetstore.Error{Op: op, Group: group, Err: err}
+	}
+	sh := s.shard(group)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if s.closed.Load() {
+		return nil, &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	g := sh.groups[group]
+	out := make(map[offsetstore.TopicPartition]offsetstore.Offset, min(len(partitions), len(g)))
+	if g == nil {
+		return out, nil
+	}
+	for _, tp := range partitions {
+		if o, ok := g[tp]; ok {
+			out[tp] = o
+		}
+	}
+	return out, nil
+}
+
+// FetchAll returns every stored offset of group in a new map the caller owns: an empty map for
+// a group with none.
+func (s *Store) FetchAll(ctx context.Context, group string) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
+	const op = "FetchAll"
+	if err := s.check(ctx, op, group); err != nil {
+		return nil, err
+	}
+	sh := s.shard(group)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if s.closed.Load() {
+		return nil, &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	g := sh.groups[group]
+	out := make(map[offsetstore.TopicPartition]offsetstore.Offset, len(g))
+	for tp, o := range g {
+		out[tp] = o
+	}
+	return out, nil
+}
+
+// Delete removes the stored offsets of the given partitions, ignoring those with nothing
+// stored. A group whose last offset is deleted no longer exists: ListGroups omits it and
+// DeleteGroup reports ErrGroupNotFound.
+func (s *Store) Delete(ctx context.Context, group string, partitions []offsetstore.TopicPartition) error {
+	const op = "Delete"
+	if err := s.check(ctx, op, group); err != nil {
+		return err
+	}
+	if err := offsetstore.ValidatePartitions(partitions); err != nil {
+		return &offsetstore.Error{Op: op, Group: group, Err: err}
+	}
+	if len(partitions) == 0 {
+		return nil
+	}
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	g := sh.groups[group]
+	if g == nil {
+		return nil
+	}
+	for _, tp := range partitions {
+		delete(g, tp)
+	}
+	if len(g) == 0 {
+		delete(sh.groups, group)
+	}
+	return nil
+}
+
+// DeleteGroup removes every offset of group, or returns an error matching
+// offsetstore.ErrGroupNotFound when it has none.
+func (s *Store) DeleteGroup(ctx context.Context, group string) error {
+	const op = "DeleteGroup"
+	if err := s.check(ctx, op, group); err != nil {
+		return err
+	}
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	if _, ok := sh.groups[group]; !ok {
+		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrGroupNotFound}
+	}
+	delete(sh.groups, group)
+	return nil
+}
+
+// ListGroups returns every group with at least one stored offset, in no particular order.
+// Each shard is read under its own lock, so a group committed or deleted while ListGroups
+// runs may or may not appear.
+func (s *Store) ListGroups(ctx context.Context) ([]string, error) {
+	const op = "ListGroups"
+	if err := s.check(ctx, op, ""); err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := range s.shards {
+		if i%16 == 0 {
+			if err := s.check(ctx, op, ""); err != nil {
+				return nil, err
+			}
+		}
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		for g := range sh.groups {
+			out = append(out, g)
+		}
+		sh.mu.RUnlock()
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
+}
+
+// Close discards every stored offset. It is idempotent and always returns nil; every other
+// method returns an error matching offsetstore.ErrClosed afterwards.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		sh.groups = nil
+		sh.mu.Unlock()
+	}
+	return nil
+}

@@ -1,0 +1,237 @@
+package protocol
+
+// OffsetCommit: v0-v10 (kafka-offsets.md sections 1.3 and 3)
+//
+// * v1: Generation, MemberID; per-partition commit Timestamp (v1 only)
+// * v2: RetentionTimeMillis (v2-v4); Timestamp removed
+// * v3: ThrottleMillis in the response
+// * v5: RetentionTimeMillis removed (KIP-211)
+// * v6: per-partition LeaderEpoch (KIP-320)
+// * v7: InstanceID (KIP-345)
+// * v8: flexible versions
+// * v9: GROUP_ID_NOT_FOUND for a generation to a missing group; KIP-848 member epochs
+// * v10: TopicID replaces Topic in the request and the response
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/offsetkit/offsetkit/offsetstore"
+)
+
+// OffsetCommit answers an OffsetCommit request (v0-v9, and v10 with Options.TopicIDs) the way
+// Kafka does (kafka-offsets.md section 3.1), checking in this order:
+//
+//  1. group READ ACL: on refusal every partition gets GROUP_AUTHORIZATION_FAILED;
+//  2. v10: topic ids that do not resolve get UNKNOWN_TOPIC_ID;
+//  3. per topic: READ ACL (TOPIC_AUTHORIZATION_FAILED), then the topic's and each partition's
+//     existence (UNKNOWN_TOPIC_OR_PARTITION); the partitions that pass are forwarded;
+//  4. if none is forwarded the response is complete: no group check, no group created;
+//  5. the group check (Options.Groups, else Kafka's rules for a group without members): its
+//     refusal goes on every forwarded partition;
+//  6. per partition, metadata longer than Options.MaxMetadataBytes gets
+//     OFFSET_METADATA_TOO_LARGE;
+//  7. the rest are stored in one Store.Commit (a partition named twice: the last one wins,
+//     each is answered); if it fails, each of them gets the mapped retriable store error.
+//
+// Every requested partition is answered exactly once, in request order. Null metadata is
+// stored as "". The commit time is Options.Now, or a v1 partition's Timestamp when it is not -1;
+// a v2-v4 RetentionTimeMillis other than -1 sets the offset's ExpireTime to now plus that
+// many milliseconds. Fields that do not exist at the request's version are ignored.
+func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) (*kmsg.OffsetCommitResponse, error) {
+	if req == nil {
+		return nil, fmt.Errorf("%w: nil OffsetCommit request", ErrMalformed)
+	}
+	v := req.Version
+	if !h.serves(keyOffsetCommit, v) {
+		return nil, unsupported(keyOffsetCommit, v)
+	}
+
+	resp := kmsg.NewPtrOffsetCommitResponse()
+	resp.Version = v
+	resp.Topics = make([]kmsg.OffsetCommitResponseTopic, len(req.Topics))
+	total := 0
+	for i := range req.Topics {
+		total += len(req.Topics[i].Partitions)
+	}
+	parts := make([]kmsg.OffsetCommitResponseTopicPartition, total)
+	for i := range req.Topics {
+		t := &req.Topics[i]
+		rt := &resp.Topics[i]
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		rt.Partitions, parts = parts[:len(t.Partitions):len(t.Partitions)], parts[len(t.Partitions):]
+		for j := range t.Partitions {
+			rt.Partitions[j].Partition = t.Partitions[j].Partition
+		}
+	}
+
+	// 1. Group ACL.
+	if !h.authorized(ctx, keyOffsetCommit, OperationRead, ResourceGroup, req.Group) {
+		setCommitCodes(resp, kerr.GroupAuthorizationFailed.Code)
+		return resp, nil
+	}
+
+	// 2-3. Request-layer topic checks. A partition whose code stays 0 is forwarded.
+	forwarded := 0
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		if v >= 10 {
+			ref, ok := h.ids.ResolveTopic(ctx, TopicRef{ID: rt.TopicID})
+			if !ok {
+				setTopicCodes(rt, kerr.UnknownTopicID.Code)
+				continue
+			}
+			rt.Topic = ref.Name
+		}
+		if !h.authorized(ctx, keyOffsetCommit, OperationRead, ResourceTopic, rt.Topic) {
+			setTopicCodes(rt, kerr.TopicAuthorizationFailed.Code)
+			continue
+		}
+		n, ok := h.partitionCount(ctx, rt.Topic)
+		if !ok {
+			setTopicCodes(rt, kerr.UnknownTopicOrPartition.Code)
+			continue
+		}
+		for j := range rt.Partitions {
+			if p := rt.Partitions[j].Partition; p < 0 || p >= n {
+				rt.Partitions[j].ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else {
+				forwarded++
+			}
+		}
+	}
+
+	// 4. Nothing forwarded: respond without touching the group.
+	if forwarded == 0 {
+		return resp, nil
+	}
+
+	// 5. Group validation.
+	greq := GroupRequest{Op: OpOffsetCommit, Version: v, Group: req.Group, Generation: -1}
+	if v >= 1 {
+		greq.Generation = req.Generation
+	}
+	if h.groups != nil { // only a validator looks at the member fields
+		memberID := ""
+		if v >= 1 {
+			memberID = req.MemberID
+		}
+		greq.MemberID = &memberID
+		if v >= 7 {
+			greq.InstanceID = req.InstanceID
+		}
+	}
+	if code := h.commitGroupCode(ctx, greq); code != 0 {
+		setCommitCodes0(resp, code)
+		return resp, nil
+	}
+
+	// 6. Per-partition metadata size; the rest form one batch.
+	now := h.now()
+	var expire time.Time
+	if v >= 2 && v <= 4 && req.RetentionTimeMillis != -1 {
+		expire = time.UnixMilli(addMillis(now.UnixMilli(), req.RetentionTimeMillis))
+	}
+	batch, _ := h.batches.Get().(map[offsetstore.TopicPartition]offsetstore.Offset)
+	if batch == nil {
+		batch = make(map[offsetstore.TopicPartition]offsetstore.Offset, forwarded)
+	}
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		t := &req.Topics[i]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			if rp.ErrorCode != 0 {
+				continue
+			}
+			p := &t.Partitions[j]
+			md := ""
+			if p.Metadata != nil {
+				md = *p.Metadata
+			}
+			if h.metadataTooLarge(md) {
+				rp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+				continue
+			}
+			o := offsetstore.Offset{Offset: p.Offset, LeaderEpoch: -1, Metadata: md, CommitTime: now, ExpireTime: expire}
+			if v >= 6 {
+				o.LeaderEpoch = p.LeaderEpoch
+			}
+			if v == 1 && p.Timestamp != -1 {
+				o.CommitTime = time.UnixMilli(p.Timestamp)
+			}
+			batch[offsetstore.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}] = o
+		}
+	}
+
+	// 7. One write for the whole batch.
+	if len(batch) > 0 {
+		if err := h.store.Commit(ctx, req.Group, batch); err != nil {
+			setCommitCodes0(resp, h.storeErrorCode(ctx, keyOffsetCommit, req.Group, err))
+		}
+	}
+	if len(batch) <= maxPooledBatch {
+		clear(batch)
+		h.batches.Put(batch)
+	}
+	return resp, nil
+}
+
+// metadataTooLarge reports whether md is longer than the limit in UTF-16 code units, as Java's
+// String.length counts. Every UTF-8 sequence is at least as many bytes as it is UTF-16 units
+// (an invalid byte decodes as one U+FFFD), so a string within the limit in bytes is within it.
+func (h *Handler) metadataTooLarge(md string) bool {
+	if h.maxMeta < 0 || len(md) <= h.maxMeta {
+		return false
+	}
+	units := 0
+	for _, r := range md {
+		units++
+		if r > 0xFFFF {
+			units++
+		}
+	}
+	return units > h.maxMeta
+}
+
+// addMillis adds b to a, saturating instead of overflowing.
+func addMillis(a, b int64) int64 {
+	s := a + b
+	if b > 0 && s < a {
+		return math.MaxInt64
+	}
+	if b < 0 && s > a {
+		return math.MinInt64
+	}
+	return s
+}
+
+// setCommitCodes sets code on every partition of resp.
+func setCommitCodes(resp *kmsg.OffsetCommitResponse, code int16) {
+	for i := range resp.Topics {
+		setTopicCodes(&resp.Topics[i], code)
+	}
+}
+
+// setCommitCodes0 sets code on every partition of resp that has no error yet.
+func setCommitCodes0(resp *kmsg.OffsetCommitResponse, code int16) {
+	for i := range resp.Topics {
+		ps := resp.Topics[i].Partitions
+		for j := range ps {
+			if ps[j].ErrorCode == 0 {
+				ps[j].ErrorCode = code
+			}
+		}
+	}
+}
+
+func setTopicCodes(rt *kmsg.OffsetCommitResponseTopic, code int16) {
+	for j := range rt.Partitions {
+		rt.Partitions[j].ErrorCode = code
+	}
+}

@@ -1,0 +1,282 @@
+package protocol
+
+// OffsetFetch: v0-v10 (kafka-offsets.md sections 1.4 and 4)
+//
+// * v2: null Topics means every committed offset of the group; top-level ErrorCode
+// * v3: ThrottleMillis in the response
+// * v5: per-partition LeaderEpoch in the response
+// * v6: flexible versions
+// * v7: RequireStable (KIP-447)
+// * v8: Groups[] replaces the top-level Group and Topics, each group with its own ErrorCode
+// * v9: per-group MemberID and MemberEpoch (KIP-848)
+// * v10: TopicID replaces Topic in the request and the response
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/offsetkit/offsetkit/offsetstore"
+)
+
+// OffsetFetch answers an OffsetFetch request (v0-v9, and v10 with Options.TopicIDs) the way
+// Kafka does (kafka-offsets.md section 4). Each group (one for v0-v7, any number for v8+) is
+// handled on its own:
+//
+//  1. group DESCRIBE ACL: on refusal the group gets GROUP_AUTHORIZATION_FAILED;
+//  2. explicit topics: v10 topic ids that do not resolve get UNKNOWN_TOPIC_ID, topics the
+//     principal may not DESCRIBE get TOPIC_AUTHORIZATION_FAILED, per partition, offset -1;
+//     topic existence is not checked (an unknown topic is simply never committed);
+//  3. the group check (Options.Groups; coordinator errors for any version, KIP-848 member
+//     errors for v9+); a group without coordinator state is never an error;
+//  4. one Store.Fetch (or Store.FetchAll for null topics, leaving out topics the principal may
+//     not DESCRIBE); a store failure is a retriable group error (Options.ErrorCode,
+//     FetchErrorCode by default), never "no offset".
+//
+// A partition with nothing committed, and every partition of an unknown group, is answered
+// {offset -1, leader epoch -1, metadata "", NONE}; metadata is never null. A group error goes
+// where the version puts it: per group for v8+, top-level for v2-v7 (with no topics), and on
+// every requested partition for v0-v1, which have no group error field. Every requested
+// partition is answered exactly once, in request order.
+//
+// RequireStable is accepted and has nothing to wait for: a Handler keeps no pending
+// transactional offsets, so no partition is ever UNSTABLE_OFFSET_COMMIT.
+func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetchResponse, error) {
+	if req == nil {
+		return nil, fmt.Errorf("%w: nil OffsetFetch request", ErrMalformed)
+	}
+	v := req.Version
+	if !h.serves(keyOffsetFetch, v) {
+		return nil, unsupported(keyOffsetFetch, v)
+	}
+	resp := kmsg.NewPtrOffsetFetchResponse()
+	resp.Version = v
+	// The "" that the Metadata of every partition answered without metadata points to. Callers
+	// that modify a response's metadata strings in place should replace the pointer instead.
+	empty := new(string)
+
+	if v >= 8 {
+		resp.Groups = make([]kmsg.OffsetFetchResponseGroup, len(req.Groups))
+		for i := range req.Groups {
+			h.fetchGroup(ctx, v, &req.Groups[i], &resp.Groups[i], empty)
+		}
+		return resp, nil
+	}
+
+	// v0-v7: one group, handled in the v8 form and folded back.
+	g := kmsg.NewOffsetFetchRequestGroup()
+	g.Group = req.Group
+	if req.Topics != nil || v < 2 { // null topics mean "all" only from v2
+		g.Topics = make([]kmsg.OffsetFetchRequestGroupTopic, len(req.Topics))
+		for i := range req.Topics {
+			g.Topics[i].Topic = req.Topics[i].Topic
+			g.Topics[i].Partitions = req.Topics[i].Partitions
+		}
+	}
+	var out kmsg.OffsetFetchResponseGroup
+	h.fetchGroup(ctx, v, &g, &out, empty)
+	switch {
+	case out.ErrorCode != 0 && v >= 2:
+		resp.ErrorCode = out.ErrorCode
+		resp.Topics = []kmsg.OffsetFetchResponseTopic{}
+	case out.ErrorCode != 0:
+		// v0-v1 carry no group error: echo every requested partition with it.
+		resp.Topics = make([]kmsg.OffsetFetchResponseTopic, len(req.Topics))
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			rt := &resp.Topics[i]
+			rt.Topic = t.Topic
+			rt.Partitions = make([]kmsg.OffsetFetchResponseTopicPartition, len(t.Partitions))
+			for j, p := range t.Partitions {
+				rp := &rt.Partitions[j]
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p, -1, -1, empty, out.ErrorCode
+			}
+		}
+	default:
+		resp.Topics = make([]kmsg.OffsetFetchResponseTopic, len(out.Topics))
+		for i := range out.Topics {
+			ot := &out.Topics[i]
+			rt := &resp.Topics[i]
+			rt.Topic = ot.Topic
+			rt.Partitions = make([]kmsg.OffsetFetchResponseTopicPartition, len(ot.Partitions))
+			for j := range ot.Partitions {
+				op := &ot.Partitions[j]
+				rt.Partitions[j] = kmsg.OffsetFetchResponseTopicPartition{
+					Partition: op.Partition, Offset: op.Offset, LeaderEpoch: op.LeaderEpoch,
+					Metadata: op.Metadata, ErrorCode: op.ErrorCode,
+				}
+			}
+		}
+	}
+	return resp, nil
+}
+
+// fetchGroup answers one group of an OffsetFetch at version v into out.
+func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRequestGroup, out *kmsg.OffsetFetchResponseGroup, empty *string) {
+	out.Group = g.Group
+
+	// 1. Group ACL.
+	if !h.authorized(ctx, keyOffsetFetch, OperationDescribe, ResourceGroup, g.Group) {
+		out.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return
+	}
+
+	// 2. Explicit topics: id resolution and topic ACL. Partitions left with code 0 are looked up.
+	var lookup []offsetstore.TopicPartition
+	if g.Topics != nil {
+		out.Topics = make([]kmsg.OffsetFetchResponseGroupTopic, len(g.Topics))
+		total := 0
+		for i := range g.Topics {
+			total += len(g.Topics[i].Partitions)
+		}
+		parts := make([]kmsg.OffsetFetchResponseGroupTopicPartition, total)
+		lp, _ := h.lookups.Get().(*[]offsetstore.TopicPartition)
+		if lp == nil || cap(*lp) < total {
+			lp = &[]offsetstore.TopicPartition{}
+			*lp = make([]offsetstore.TopicPartition, 0, total)
+		}
+		lookup = (*lp)[:0]
+		defer func() {
+			if cap(lookup) <= maxPooledBatch {
+				clear(lookup)
+				*lp = lookup[:0]
+				h.lookups.Put(lp)
+			}
+		}()
+		for i := range g.Topics {
+			t := &g.Topics[i]
+			rt := &out.Topics[i]
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
+			rt.Partitions, parts = parts[:len(t.Partitions):len(t.Partitions)], parts[len(t.Partitions):]
+			var code int16
+			if v >= 10 {
+				if ref, ok := h.ids.ResolveTopic(ctx, TopicRef{ID: t.TopicID}); ok {
+					rt.Topic = ref.Name
+				} else {
+					code = kerr.UnknownTopicID.Code
+				}
+			}
+			if code == 0 && !h.authorized(ctx, keyOffsetFetch, OperationDescribe, ResourceTopic, rt.Topic) {
+				code = kerr.TopicAuthorizationFailed.Code
+			}
+			for j, p := range t.Partitions {
+				rp := &rt.Partitions[j]
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p, -1, -1, empty, code
+				if code == 0 && p >= 0 { // no partition is negative: nothing to look up
+					lookup = append(lookup, offsetstore.TopicPartition{Topic: rt.Topic, Partition: p})
+				}
+			}
+		}
+	}
+
+	// 3. Coordinator and member checks.
+	greq := GroupRequest{Op: OpOffsetFetch, Version: v, Group: g.Group, Generation: -1}
+	if v >= 9 {
+		greq.MemberID, greq.Generation = g.MemberID, g.MemberEpoch
+	}
+	if _, code, noActive := h.consult(ctx, greq); !noActive && code != 0 {
+		out.ErrorCode, out.Topics = code, nil
+		return
+	}
+
+	// 4. The store.
+	if g.Topics != nil {
+		if len(lookup) == 0 {
+			return
+		}
+		m, err := h.store.Fetch(ctx, g.Group, lookup)
+		if err != nil {
+			out.ErrorCode, out.Topics = h.storeErrorCode(ctx, keyOffsetFetch, g.Group, err), nil
+			return
+		}
+		if len(m) == 0 {
+			return
+		}
+		if len(m)*len(lookup) <= smallFetch {
+			// Small fetches: scanning the answer for each stored offset is cheaper than
+			// hashing every requested partition again.
+			for tp, o := range m {
+				for i := range out.Topics {
+					rt := &out.Topics[i]
+					if rt.Topic != tp.Topic {
+						continue
+					}
+					for j := range rt.Partitions {
+						if rp := &rt.Partitions[j]; rp.Partition == tp.Partition && rp.ErrorCode == 0 {
+							setFetched(v, rp, o, empty)
+						}
+					}
+				}
+			}
+			return
+		}
+		for i := range out.Topics {
+			rt := &out.Topics[i]
+			for j := range rt.Partitions {
+				rp := &rt.Partitions[j]
+				if rp.ErrorCode != 0 {
+					continue
+				}
+				if o, ok := m[offsetstore.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
+					setFetched(v, rp, o, empty)
+				}
+			}
+		}
+		return
+	}
+
+	m, err := h.store.FetchAll(ctx, g.Group)
+	if err != nil {
+		out.ErrorCode = h.storeErrorCode(ctx, keyOffsetFetch, g.Group, err)
+		return
+	}
+	out.Topics = []kmsg.OffsetFetchResponseGroupTopic{}
+	skip := ""
+	skipping := false
+	for _, tp := range offsetstore.SortedPartitions(m) {
+		if skipping && tp.Topic == skip {
+			continue
+		}
+		if n := len(out.Topics); n == 0 || out.Topics[n-1].Topic != tp.Topic {
+			skipping = false
+			rt := kmsg.NewOffsetFetchResponseGroupTopic()
+			rt.Topic = tp.Topic
+			ok := h.authorized(ctx, keyOffsetFetch, OperationDescribe, ResourceTopic, tp.Topic)
+			if ok && v >= 10 {
+				var ref TopicRef
+				// A stored topic whose id no longer resolves has been deleted: leave it out.
+				ref, ok = h.ids.ResolveTopic(ctx, TopicRef{Name: tp.Topic})
+				rt.TopicID = ref.ID
+			}
+			if !ok {
+				skip, skipping = tp.Topic, true
+				continue
+			}
+			out.Topics = append(out.Topics, rt)
+		}
+		rt := &out.Topics[len(out.Topics)-1]
+		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+		rp.Partition = tp.Partition
+		setFetched(v, &rp, m[tp], empty)
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+}
+
+// smallFetch bounds len(stored) * len(requested) for the scanning lookup of a fetch.
+const smallFetch = 256
+
+// setFetched fills a response partition at version v from a stored offset. The leader epoch
+// exists in responses from v5; before that it stays -1. Empty metadata points to the
+// response's shared "" rather than allocating.
+func setFetched(v int16, rp *kmsg.OffsetFetchResponseGroupTopicPartition, o offsetstore.Offset, empty *string) {
+	rp.Offset, rp.Metadata = o.Offset, empty
+	if o.Metadata != "" {
+		md := o.Metadata
+		rp.Metadata = &md
+	}
+	if v >= 5 {
+		rp.LeaderEpoch = o.LeaderEpoch
+	}
+}

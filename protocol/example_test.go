@@ -1,0 +1,214 @@
+package protocol_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/offsetkit/offsetkit/memstore"
+	"github.com/offsetkit/offsetkit/protocol"
+)
+
+// A commit then a fetch through the typed API: a *Handler is a kmsg.Requestor.
+func Example() {
+	ctx := context.Background()
+	store := memstore.New(memstore.Options{})
+	defer store.Close()
+	h := protocol.New(store, protocol.Options{})
+
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version = 9
+	commit.Group = "payments" // generation -1, no member: an admin / assign() commit
+	topic := kmsg.NewOffsetCommitRequestTopic()
+	topic.Topic = "orders"
+	p := kmsg.NewOffsetCommitRequestTopicPartition()
+	p.Partition, p.Offset, p.LeaderEpoch = 0, 42, 3
+	topic.Partitions = append(topic.Partitions, p)
+	commit.Topics = append(commit.Topics, topic)
+	cresp, err := commit.RequestWith(ctx, h)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("commit:", kerr.ErrorForCode(cresp.Topics[0].Partitions[0].ErrorCode))
+
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Version = 9
+	group := kmsg.NewOffsetFetchRequestGroup()
+	group.Group = "payments"
+	ft := kmsg.NewOffsetFetchRequestGroupTopic()
+	ft.Topic, ft.Partitions = "orders", []int32{0, 1}
+	group.Topics = append(group.Topics, ft)
+	fetch.Groups = append(fetch.Groups, group)
+	fresp, err := fetch.RequestWith(ctx, h)
+	if err != nil {
+		panic(err)
+	}
+	for _, fp := range fresp.Groups[0].Topics[0].Partitions {
+		fmt.Printf("orders/%d: offset %d, leader epoch %d, metadata %q\n", fp.Partition, fp.Offset, fp.LeaderEpoch, *fp.Metadata)
+	}
+	// Output:
+	// commit: <nil>
+	// orders/0: offset 42, leader epoch 3, metadata ""
+	// orders/1: offset -1, leader epoch -1, metadata ""
+}
+
+// HandleBody fits a gateway whose own codec splits frames into key, version and body, such as
+// SeaweedFS's: body bytes in, response body bytes out.
+func ExampleHandler_HandleBody() {
+	ctx := context.Background()
+	store := memstore.New(memstore.Options{})
+	defer store.Close()
+	h := protocol.New(store, protocol.Options{})
+
+	// What a client sends as the body of an OffsetCommit v2 request.
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version = 2
+	req.Group = "g"
+	t := kmsg.NewOffsetCommitRequestTopic()
+	t.Topic = "t"
+	p := kmsg.NewOffsetCommitRequestTopicPartition()
+	p.Offset = 7
+	t.Partitions = append(t.Partitions, p)
+	req.Topics = append(req.Topics, t)
+
+	body, err := h.HandleBody(ctx, req.Key(), req.Version, req.AppendTo(nil))
+	if err != nil {
+		panic(err) // ErrUnsupported or ErrMalformed: close the connection
+	}
+	resp := kmsg.NewPtrOffsetCommitResponse()
+	resp.Version = 2
+	if err := resp.ReadFrom(body); err != nil {
+		panic(err)
+	}
+	fmt.Println(resp.Topics[0].Topic, resp.Topics[0].Partitions[0].ErrorCode)
+
+	_, err = h.HandleBody(ctx, 28, 0, nil) // TxnOffsetCommit is not served
+	fmt.Println(errors.Is(err, protocol.ErrUnsupported))
+	// Output:
+	// t 0
+	// true
+}
+
+// A gateway's connection loop: frames in, frames out, with the header functions used for
+// every API key. Here one round trip runs over an in-memory pipe.
+func ExampleReadRequest() {
+	ctx := context.Background()
+	store := memstore.New(memstore.Options{})
+	defer store.Close()
+	h := protocol.New(store, protocol.Options{})
+
+	client, server := net.Pipe()
+	defer client.Close()
+	go func() { // the gateway's loop for one connection
+		defer server.Close()
+		var buf []byte
+		for {
+			frame, err := protocol.ReadFrame(server, buf, 0)
+			if err != nil {
+				return // io.EOF: the client left; anything else: close
+			}
+			buf = frame
+			hdr, req, err := protocol.ReadRequest(frame)
+			if err != nil {
+				return // unknown key or version, malformed bytes: close, as Kafka does
+			}
+			var resp kmsg.Response
+			if req.Key() == 18 { // ApiVersions: the gateway answers, listing h.APIVersions()
+				r := kmsg.NewPtrApiVersionsResponse()
+				r.Version = hdr.Version
+				r.ApiKeys = h.APIVersions()
+				resp = r
+			} else if resp, err = h.Handle(ctx, req); err != nil {
+				return // a key this gateway does not serve
+			}
+			if _, err := server.Write(protocol.AppendResponse(nil, hdr, resp)); err != nil {
+				return
+			}
+		}
+	}()
+
+	// The client side: an OffsetFetch v6 (flexible) frame for a group with nothing committed.
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Version = 6
+	fetch.Group = "new-group"
+	ft := kmsg.NewOffsetFetchRequestTopic()
+	ft.Topic, ft.Partitions = "t", []int32{0}
+	fetch.Topics = append(fetch.Topics, ft)
+	if _, err := client.Write(kmsg.NewRequestFormatter(kmsg.FormatterClientID("example")).AppendRequest(nil, fetch, 1)); err != nil {
+		panic(err)
+	}
+	frame, err := protocol.ReadFrame(client, nil, 0)
+	if err != nil {
+		panic(err)
+	}
+	resp := kmsg.NewPtrOffsetFetchResponse()
+	resp.Version = 6
+	if err := resp.ReadFrom(frame[4+1:]); err != nil { // correlation id, header tags
+		panic(err)
+	}
+	fp := resp.Topics[0].Partitions[0]
+	fmt.Println(fp.Offset, fp.LeaderEpoch, *fp.Metadata == "", fp.ErrorCode)
+	// Output: -1 -1 true 0
+}
+
+// A GroupValidator plugs the gateway's group coordinator in: here every group with a member
+// named "busy" is mid-rebalance, and other groups have no members, so the Handler applies
+// Kafka's rules for those itself.
+func ExampleGroupValidatorFunc() {
+	ctx := context.Background()
+	store := memstore.New(memstore.Options{})
+	defer store.Close()
+	h := protocol.New(store, protocol.Options{
+		Groups: protocol.GroupValidatorFunc(func(_ context.Context, req protocol.GroupRequest) (protocol.GroupResult, error) {
+			if req.MemberID != nil && *req.MemberID == "busy" {
+				return protocol.GroupResult{}, kerr.RebalanceInProgress
+			}
+			return protocol.GroupResult{}, protocol.ErrNoActiveGroup
+		}),
+	})
+	commit := func(gen int32, member string) {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Version, req.Group, req.Generation, req.MemberID = 9, "g", gen, member
+		t := kmsg.NewOffsetCommitRequestTopic()
+		t.Topic = "t"
+		t.Partitions = append(t.Partitions, kmsg.NewOffsetCommitRequestTopicPartition())
+		req.Topics = append(req.Topics, t)
+		resp, err := h.OffsetCommit(ctx, req)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("gen %d member %q: %v\n", gen, member, kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode))
+	}
+	commit(3, "busy")
+	commit(3, "m1") // no such group yet: v9 says GROUP_ID_NOT_FOUND
+	commit(-1, "")  // an admin commit creates the group
+	commit(3, "m1") // now an Empty group without that member
+	// Output:
+	// gen 3 member "busy": REBALANCE_IN_PROGRESS: The group is rebalancing, so a rejoin is needed.
+	// gen 3 member "m1": GROUP_ID_NOT_FOUND: The group id does not exist.
+	// gen -1 member "": <nil>
+	// gen 3 member "m1": UNKNOWN_MEMBER_ID: The coordinator is not aware of this member.
+}
+
+// StoreErrorCode is exported so that an embedder can extend it through Options.ErrorCode.
+func ExampleStoreErrorCode() {
+	errTooBig := errors.New("value too large for the backend")
+	opts := protocol.Options{
+		ErrorCode: func(apiKey int16, err error) int16 {
+			if errors.Is(err, errTooBig) {
+				return kerr.InvalidCommitOffsetSize.Code
+			}
+			return 0 // the default: StoreErrorCode or FetchErrorCode
+		},
+	}
+	_ = opts
+	fmt.Println(kerr.ErrorForCode(protocol.StoreErrorCode(context.DeadlineExceeded)))
+	fmt.Println(kerr.ErrorForCode(protocol.FetchErrorCode(context.DeadlineExceeded)))
+	// Output:
+	// COORDINATOR_NOT_AVAILABLE: The coordinator is not available.
+	// NOT_COORDINATOR: This is not the correct coordinator.
+}

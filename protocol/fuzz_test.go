@@ -1,0 +1,128 @@
+package protocol_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/offsetkit/offsetkit/protocol"
+)
+
+// seedRequests are requests of the served APIs at every version, plus a few others.
+func seedRequests() []kmsg.Request {
+	var reqs []kmsg.Request
+	for v := int16(0); v <= 10; v++ {
+		c := commitReq(v, "g", 1, "m", "t", []part{{0, 1, 2, strp("md")}, {-1, 1, -1, nil}})
+		c.Topics[0].TopicID = topicID("t")
+		f := fetchReq(v, "g", "t", []int32{0, 1})
+		if v >= 8 {
+			f.Groups[0].Topics[0].TopicID = topicID("t")
+			f.Groups = append(f.Groups, fetchReq(v, "all").Groups...)
+		}
+		reqs = append(reqs, c, f)
+	}
+	reqs = append(reqs, deleteReq("g", "t", []int32{0, 1}), kmsg.NewPtrApiVersionsRequest(), kmsg.NewPtrMetadataRequest())
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.Version = 3
+	return append(reqs, av)
+}
+
+func FuzzReadRequestHeader(f *testing.F) {
+	cid := "fuzz"
+	for _, r := range seedRequests() {
+		f.Add(frame(r, 1, &cid))
+	}
+	f.Add(rawHeader(8, 8, 1, 0xff, 0xff, 2, 0, 3, 'a', 'b', 'c', 5, 1, 'z'))
+	f.Add(rawHeader(18, 99, 1, 0, 0, 0))
+	f.Add(rawHeader(7, 0, 1))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		hdr, body, err := protocol.ReadRequestHeader(b)
+		if err != nil && !errors.Is(err, protocol.ErrMalformed) && !errors.Is(err, protocol.ErrUnsupported) {
+			t.Fatalf("unexpected error class: %v", err)
+		}
+		if len(b) >= 4 {
+			if hdr.Key != int16(binary.BigEndian.Uint16(b)) && err == nil {
+				t.Fatalf("key %d", hdr.Key)
+			}
+		}
+		if body != nil && !bytes.HasSuffix(b, body) {
+			t.Fatal("body is not a suffix of the frame")
+		}
+	})
+}
+
+func FuzzReadRequest(f *testing.F) {
+	cid := "fuzz"
+	for _, r := range seedRequests() {
+		f.Add(frame(r, 1, &cid))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		hdr, req, err := protocol.ReadRequest(b)
+		if err != nil {
+			if req != nil {
+				t.Fatal("request with an error")
+			}
+			return
+		}
+		if req.Key() != hdr.Key || req.GetVersion() != hdr.Version {
+			t.Fatalf("request %d v%d under header %d v%d", req.Key(), req.GetVersion(), hdr.Key, hdr.Version)
+		}
+		_ = req.AppendTo(nil)
+	})
+}
+
+// FuzzHandleBody feeds arbitrary bodies to every served key and version: no panic, and every
+// answer decodes at its version and answers each requested partition exactly once.
+func FuzzHandleBody(f *testing.F) {
+	for _, r := range seedRequests() {
+		f.Add(r.Key(), r.GetVersion(), r.AppendTo(nil))
+	}
+	f.Add(int16(9), int16(3), []byte{0, 5, 'a'})
+	f.Add(int16(8), int16(8), []byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	st := newStore(f)
+	h := protocol.New(st, protocol.Options{
+		TopicIDs:   testIDs,
+		Topics:     topicsOf(map[string]int32{"t": 4, "u": 1}),
+		Authorizer: deny("READ:TOPIC:u", "DESCRIBE:GROUP:secret"),
+	})
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, key, version int16, body []byte) {
+		out, err := h.HandleBody(ctx, key, version, body)
+		if err != nil {
+			if !errors.Is(err, protocol.ErrMalformed) && !errors.Is(err, protocol.ErrUnsupported) {
+				t.Fatalf("unexpected error class: %v", err)
+			}
+			return
+		}
+		req := kmsg.RequestForKey(key)
+		req.SetVersion(version)
+		mustOK(t, req.ReadFrom(body))
+		resp := kmsg.ResponseForKey(key)
+		resp.SetVersion(version)
+		if err := resp.ReadFrom(out); err != nil {
+			t.Fatalf("response does not decode: %v", err)
+		}
+		switch r := req.(type) {
+		case *kmsg.OffsetCommitRequest:
+			got := resp.(*kmsg.OffsetCommitResponse)
+			if len(got.Topics) != len(r.Topics) {
+				t.Fatalf("%d topics answered for %d", len(got.Topics), len(r.Topics))
+			}
+			for i := range r.Topics {
+				if len(got.Topics[i].Partitions) != len(r.Topics[i].Partitions) {
+					t.Fatalf("topic %d: %d partitions answered for %d", i, len(got.Topics[i].Partitions), len(r.Topics[i].Partitions))
+				}
+			}
+		case *kmsg.OffsetFetchRequest:
+			got := resp.(*kmsg.OffsetFetchResponse)
+			if version >= 8 && len(got.Groups) != len(r.Groups) {
+				t.Fatalf("%d groups answered for %d", len(got.Groups), len(r.Groups))
+			}
+		}
+	})
+}

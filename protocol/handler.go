@@ -1,0 +1,270 @@
+package protocol
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/offsetkit/offsetkit/offsetstore"
+)
+
+// API keys the Handler serves.
+const (
+	keyOffsetCommit int16 = 8
+	keyOffsetFetch  int16 = 9
+	keyOffsetDelete int16 = 47
+)
+
+// DefaultMaxMetadataBytes is Kafka's default offset.metadata.max.bytes, used when
+// Options.MaxMetadataBytes is 0.
+const DefaultMaxMetadataBytes = 4096
+
+// Options configures a Handler. The zero value is valid: every field has a documented default.
+type Options struct {
+	// Groups is the group coordinator's say in each request (member, generation and state
+	// checks, coordinator ownership). nil applies Kafka's rules for a group with no members:
+	// see GroupValidator and ErrNoActiveGroup.
+	Groups GroupValidator
+	// Authorizer decides ACL checks. nil allows everything.
+	Authorizer Authorizer
+	// Topics reports which topics and partitions exist, for the checks Kafka makes on
+	// OffsetCommit and OffsetDelete. nil: every topic and every non-negative partition exists.
+	Topics TopicChecker
+	// TopicIDs maps topic ids to names for OffsetCommit v10 and OffsetFetch v10. nil: those
+	// APIs are served and advertised up to v9 only.
+	TopicIDs TopicResolver
+	// MaxMetadataBytes is Kafka's offset.metadata.max.bytes: a committed metadata string longer
+	// than this gets OFFSET_METADATA_TOO_LARGE. Like Kafka (Java's String.length), the length
+	// is counted in UTF-16 code units, which equals the byte count for ASCII. 0 means 4096; a
+	// negative value disables the check.
+	MaxMetadataBytes int
+	// ErrorCode maps a store failure to the Kafka error code a client sees, given the API key of
+	// the request. nil uses StoreErrorCode for OffsetCommit and OffsetDelete and FetchErrorCode
+	// for OffsetFetch; a function that returns 0 falls back to those defaults, so a store
+	// failure is never reported as success.
+	ErrorCode func(apiKey int16, err error) int16
+	// Now is the clock that stamps Offset.CommitTime and computes v2-v4 expiry times. nil is
+	// time.Now.
+	Now func() time.Time
+	// Logger receives debug records of store failures and hook misbehaviour. nil discards.
+	Logger *slog.Logger
+}
+
+// Handler answers Kafka's consumer-offset APIs over an offsetstore.Store: OffsetCommit v0-v10,
+// OffsetFetch v0-v10 and OffsetDelete v0 (v10 of the first two only with Options.TopicIDs).
+//
+// A Handler holds no connection state and starts no goroutines. It is safe for concurrent use;
+// the order of requests on one connection is the caller's to keep. Its methods never modify
+// the request they are given and return a response at the request's version. They return a Go
+// error only when no Kafka response is possible: errors.Is(err, ErrUnsupported) for an API key
+// or version the Handler does not serve. Every Kafka-level failure, store failures included,
+// is an error code in the response.
+type Handler struct {
+	store        offsetstore.Store
+	groups       GroupValidator
+	auth         Authorizer
+	topics       TopicChecker
+	ids          TopicResolver
+	maxMeta      int
+	errorCode    func(int16, error) int16
+	now          func() time.Time
+	log          *slog.Logger
+	maxIDVersion int16 // highest OffsetCommit / OffsetFetch version served
+
+	// batches and lookups recycle the maps of small commit batches and the partition lists of
+	// small fetches: a Store copies what it is given (the offsetstore contract), so they are
+	// free again once the Store call returns.
+	batches sync.Pool
+	lookups sync.Pool
+	scratch sync.Pool // *[]byte encoding buffers for HandleBody
+}
+
+// maxScratch is the largest HandleBody encoding buffer that is recycled.
+const maxScratch = 64 << 10
+
+// maxPooledBatch is the largest commit batch whose map is recycled.
+const maxPooledBatch = 64
+
+// New returns a Handler that stores offsets in store, configured by opts.
+func New(store offsetstore.Store, opts Options) *Handler {
+	h := &Handler{
+		store:        store,
+		groups:       opts.Groups,
+		auth:         opts.Authorizer,
+		topics:       opts.Topics,
+		ids:          opts.TopicIDs,
+		maxMeta:      opts.MaxMetadataBytes,
+		errorCode:    opts.ErrorCode,
+		now:          opts.Now,
+		log:          opts.Logger,
+		maxIDVersion: 9,
+	}
+	if h.maxMeta == 0 {
+		h.maxMeta = DefaultMaxMetadataBytes
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.ids != nil {
+		h.maxIDVersion = 10
+	}
+	return h
+}
+
+// APIVersions returns the API keys the Handler serves with their version ranges, for the
+// gateway's ApiVersions response: OffsetCommit (8) and OffsetFetch (9) v0-v9, or v0-v10 with
+// Options.TopicIDs, and OffsetDelete (47) v0. The slice is the caller's to keep.
+func (h *Handler) APIVersions() []kmsg.ApiVersionsResponseApiKey {
+	keys := []kmsg.ApiVersionsResponseApiKey{
+		kmsg.NewApiVersionsResponseApiKey(),
+		kmsg.NewApiVersionsResponseApiKey(),
+		kmsg.NewApiVersionsResponseApiKey(),
+	}
+	keys[0].ApiKey, keys[0].MinVersion, keys[0].MaxVersion = keyOffsetCommit, 0, h.maxIDVersion
+	keys[1].ApiKey, keys[1].MinVersion, keys[1].MaxVersion = keyOffsetFetch, 0, h.maxIDVersion
+	keys[2].ApiKey, keys[2].MinVersion, keys[2].MaxVersion = keyOffsetDelete, 0, 0
+	return keys
+}
+
+// serves reports whether the Handler serves version of key.
+func (h *Handler) serves(key, version int16) bool {
+	switch key {
+	case keyOffsetCommit, keyOffsetFetch:
+		return version >= 0 && version <= h.maxIDVersion
+	case keyOffsetDelete:
+		return version == 0
+	}
+	return false
+}
+
+func unsupported(key, version int16) error {
+	return fmt.Errorf("%w: key %d version %d", ErrUnsupported, key, version)
+}
+
+// Handle answers req, dispatching on its API key to OffsetCommit, OffsetFetch or
+// OffsetDelete. Any other key, or a version the Handler does not serve, gives an error
+// matching ErrUnsupported.
+func (h *Handler) Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	switch r := req.(type) {
+	case *kmsg.OffsetCommitRequest:
+		return nilIfErr(h.OffsetCommit(ctx, r))
+	case *kmsg.OffsetFetchRequest:
+		return nilIfErr(h.OffsetFetch(ctx, r))
+	case *kmsg.OffsetDeleteRequest:
+		return nilIfErr(h.OffsetDelete(ctx, r))
+	case nil:
+		return nil, fmt.Errorf("%w: nil request", ErrUnsupported)
+	}
+	return nil, unsupported(req.Key(), req.GetVersion())
+}
+
+// nilIfErr returns a nil interface (not a typed nil pointer) with an error.
+func nilIfErr[T kmsg.Response](resp T, err error) (kmsg.Response, error) {
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// Request is Handle. It makes a *Handler a kmsg.Requestor, so that in-process callers get typed
+// responses: resp, err := kmsg.NewPtrOffsetFetchRequest().RequestWith(ctx, h).
+func (h *Handler) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	return h.Handle(ctx, req)
+}
+
+// HandleBody decodes body as a request of the given key and version (the bytes after the
+// request header), handles it, and returns the encoded response body (without a response
+// header). It is the shape of a gateway with its own header codec, such as SeaweedFS's. A key or
+// version the Handler does not serve gives an error matching ErrUnsupported, checked before any
+// decoding; bytes that do not decode give an error matching ErrMalformed.
+func (h *Handler) HandleBody(ctx context.Context, key, version int16, body []byte) ([]byte, error) {
+	if !h.serves(key, version) {
+		return nil, unsupported(key, version)
+	}
+	var resp kmsg.Response
+	var err error
+	switch key {
+	case keyOffsetCommit:
+		req := kmsg.OffsetCommitRequest{Version: version}
+		if err := req.ReadFrom(body); err != nil {
+			return nil, malformed(key, version, err)
+		}
+		resp, err = nilIfErr(h.OffsetCommit(ctx, &req))
+	case keyOffsetFetch:
+		req := kmsg.OffsetFetchRequest{Version: version}
+		if err := req.ReadFrom(body); err != nil {
+			return nil, malformed(key, version, err)
+		}
+		resp, err = nilIfErr(h.OffsetFetch(ctx, &req))
+	default: // keyOffsetDelete, per serves
+		req := kmsg.OffsetDeleteRequest{Version: version}
+		if err := req.ReadFrom(body); err != nil {
+			return nil, malformed(key, version, err)
+		}
+		resp, err = nilIfErr(h.OffsetDelete(ctx, &req))
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Encode into a recycled scratch buffer and return an exact-size copy: one allocation,
+	// whatever the response's size.
+	sp, _ := h.scratch.Get().(*[]byte)
+	if sp == nil {
+		sp = new([]byte)
+	}
+	enc := resp.AppendTo((*sp)[:0])
+	out := make([]byte, len(enc))
+	copy(out, enc)
+	if cap(enc) <= maxScratch {
+		*sp = enc
+		h.scratch.Put(sp)
+	}
+	return out, nil
+}
+
+func malformed(key, version int16, err error) error {
+	return fmt.Errorf("%w: key %d version %d: %w", ErrMalformed, key, version, err)
+}
+
+// authorized asks the Authorizer, allowing everything without one.
+func (h *Handler) authorized(ctx context.Context, key int16, op Operation, typ ResourceType, name string) bool {
+	if h.auth == nil {
+		return true
+	}
+	return h.auth.Authorize(ctx, Action{APIKey: key, Operation: op, ResourceType: typ, Name: name})
+}
+
+// storeErrorCode maps a store failure for the API key, logging it.
+func (h *Handler) storeErrorCode(ctx context.Context, key int16, group string, err error) int16 {
+	var code int16
+	if h.errorCode != nil {
+		code = h.errorCode(key, err)
+	}
+	if code == 0 {
+		if key == keyOffsetFetch {
+			code = FetchErrorCode(err)
+		} else {
+			code = StoreErrorCode(err)
+		}
+	}
+	h.log.DebugContext(ctx, "offset store failure", "api_key", key, "group", group, "code", code, "err", err)
+	return code
+}
+
+// partitionCount reports how many partitions topic has (partitions 0..n-1 exist) and whether
+// the topic exists at all, asking the TopicChecker. Without one every topic exists with every
+// non-negative partition. No partition is ever negative: a store cannot hold one.
+func (h *Handler) partitionCount(ctx context.Context, topic string) (int32, bool) {
+	if h.topics == nil {
+		return math.MaxInt32, true
+	}
+	return h.topics.PartitionCount(ctx, topic)
+}

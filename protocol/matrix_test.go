@@ -1,0 +1,206 @@
+package protocol_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/offsetkit/offsetkit/offsetstore"
+	"github.com/offsetkit/offsetkit/protocol"
+)
+
+// viaFrame sends req through the byte-level path a gateway uses: a request frame encoded by
+// kmsg's client-side formatter, ReadRequest, Handle, AppendResponse, and the response frame
+// decoded at the request's version as a client would.
+func viaFrame(t *testing.T, h *protocol.Handler, req kmsg.Request) kmsg.Response {
+	t.Helper()
+	cid := "matrix"
+	hdr, decoded, err := protocol.ReadRequest(frame(req, 77, &cid))
+	mustOK(t, err)
+	resp, err := h.Handle(context.Background(), decoded)
+	mustOK(t, err)
+	out := protocol.AppendResponse(nil, hdr, resp)
+	if got := binary.BigEndian.Uint32(out); int(got) != len(out)-4 {
+		t.Fatalf("size prefix %d for %d bytes", got, len(out)-4)
+	}
+	if got := int32(binary.BigEndian.Uint32(out[4:])); got != 77 {
+		t.Fatalf("correlation id %d", got)
+	}
+	body := out[8:]
+	dec := kmsg.ResponseForKey(req.Key())
+	dec.SetVersion(req.GetVersion())
+	if dec.IsFlexible() {
+		if body[0] != 0 {
+			t.Fatalf("response header tags %d", body[0])
+		}
+		body = body[1:]
+	}
+	mustOK(t, dec.ReadFrom(body))
+	return dec
+}
+
+// viaBody sends req through HandleBody and decodes the response body at its version.
+func viaBody(t *testing.T, h *protocol.Handler, req kmsg.Request) kmsg.Response {
+	t.Helper()
+	out, err := h.HandleBody(context.Background(), req.Key(), req.GetVersion(), req.AppendTo(nil))
+	mustOK(t, err)
+	dec := kmsg.ResponseForKey(req.Key())
+	dec.SetVersion(req.GetVersion())
+	mustOK(t, dec.ReadFrom(out))
+	return dec
+}
+
+var paths = []struct {
+	name string
+	send func(*testing.T, *protocol.Handler, kmsg.Request) kmsg.Response
+}{{"frame", viaFrame}, {"body", viaBody}}
+
+// TestVersionMatrix encodes, handles and decodes every supported version of every API over
+// both byte-level paths, checking what is stored and what a client decodes.
+func TestVersionMatrix(t *testing.T) {
+	ctx := context.Background()
+	for _, path := range paths {
+		t.Run(path.name, func(t *testing.T) {
+			for v := int16(0); v <= 10; v++ {
+				t.Run("OffsetCommit/v"+itoa(v), func(t *testing.T) {
+					st := newStore(t)
+					h := protocol.New(st, protocol.Options{Now: clock, TopicIDs: testIDs})
+					req := commitReq(v, "g", -1, "", "t", []part{{0, 100, 5, strp("m")}, {1, 200, 6, nil}})
+					req.Topics[0].TopicID = topicID("t")
+					req.Topics[0].Partitions[0].Timestamp = 1234
+					req.RetentionTimeMillis = 60_000
+					resp := path.send(t, h, req).(*kmsg.OffsetCommitResponse)
+					eqFatal(t, 1, len(resp.Topics))
+					rt := resp.Topics[0]
+					if v >= 10 {
+						eq(t, topicID("t"), rt.TopicID, "topic id echoed")
+					} else {
+						eq(t, "t", rt.Topic)
+					}
+					eq(t, []kmsg.OffsetCommitResponseTopicPartition{{Partition: 0}, {Partition: 1}}, rt.Partitions)
+
+					got := must(st.FetchAll(ctx, "g")).of(t)
+					want0 := offsetstore.Offset{Offset: 100, LeaderEpoch: -1, Metadata: "m", CommitTime: fixedNow}
+					if v >= 6 {
+						want0.LeaderEpoch = 5
+					}
+					if v == 1 {
+						want0.CommitTime = time.UnixMilli(1234).UTC()
+					}
+					if v >= 2 && v <= 4 {
+						want0.ExpireTime = fixedNow.Add(time.Minute)
+					}
+					want1 := want0
+					want1.Offset, want1.Metadata, want1.CommitTime = 200, "", fixedNow
+					if v >= 6 {
+						want1.LeaderEpoch = 6
+					}
+					eq(t, map[offsetstore.TopicPartition]offsetstore.Offset{{Topic: "t", Partition: 0}: want0, {Topic: "t", Partition: 1}: want1}, got)
+				})
+				t.Run("OffsetFetch/v"+itoa(v), func(t *testing.T) {
+					st := newStore(t)
+					h := protocol.New(st, protocol.Options{Now: clock, TopicIDs: testIDs})
+					mustOK(t, offsetstore.CommitOne(ctx, st, "g", offsetstore.TopicPartition{Topic: "t", Partition: 0},
+						offsetstore.Offset{Offset: 7, LeaderEpoch: 3, Metadata: "x", CommitTime: fixedNow}))
+					epoch := int32(-1)
+					if v >= 5 {
+						epoch = 3
+					}
+					name := "t"
+					if v >= 10 {
+						name = "7401" // fetchResults names v10 topics by their id's first bytes
+					}
+					req := fetchReq(v, "g", "t", []int32{0, 1})
+					if v >= 8 {
+						req.Groups[0].Topics[0].TopicID = topicID("t")
+						extra := fetchReq(v, "other", "t", []int32{0})
+						extra.Groups[0].Topics[0].TopicID = topicID("t")
+						req.Groups = append(req.Groups, extra.Groups...)
+					}
+					got := fetchResults(path.send(t, h, req).(*kmsg.OffsetFetchResponse))
+					eq(t, fetchGroupResult{Partitions: map[string]fetched{
+						name + "/0": {Offset: 7, Epoch: epoch, Metadata: "x"},
+						name + "/1": missingFetch,
+					}, Count: 2}, got[0])
+					if v >= 8 {
+						eqFatal(t, 2, len(got))
+						eq(t, fetchGroupResult{Partitions: map[string]fetched{name + "/0": missingFetch}, Count: 1}, got[1])
+					}
+					if v >= 2 {
+						all := fetchResults(path.send(t, h, fetchReq(v, "g")).(*kmsg.OffsetFetchResponse))
+						eq(t, []fetchGroupResult{{Partitions: map[string]fetched{name + "/0": {Offset: 7, Epoch: epoch, Metadata: "x"}}, Count: 1}}, all, "fetch all")
+					}
+				})
+			}
+			t.Run("OffsetDelete/v0", func(t *testing.T) {
+				st := newStore(t)
+				h := protocol.New(st, protocol.Options{Now: clock})
+				mustOK(t, st.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{{Topic: "t", Partition: 0}: {Offset: 1}, {Topic: "t", Partition: 1}: {Offset: 2}}))
+				resp := path.send(t, h, deleteReq("g", "t", []int32{0})).(*kmsg.OffsetDeleteResponse)
+				top, codesGot := deleteCodes(resp)
+				eq(t, int16(0), top)
+				eq(t, codes("t/0", none), codesGot)
+				eq(t, []offsetstore.TopicPartition{{Topic: "t", Partition: 1}}, offsetstore.SortedPartitions(must(st.FetchAll(ctx, "g")).of(t)))
+			})
+		})
+	}
+}
+
+// TestUnsupported checks the versions and keys a Handler does not serve: an error matching
+// ErrUnsupported from every entry point, and APIVersions advertising exactly what is served.
+func TestUnsupported(t *testing.T) {
+	ctx := context.Background()
+	plain := protocol.New(newStore(t), protocol.Options{})
+	withIDs := protocol.New(newStore(t), protocol.Options{TopicIDs: testIDs})
+
+	adv := func(h *protocol.Handler) map[int16][2]int16 {
+		m := map[int16][2]int16{}
+		for _, k := range h.APIVersions() {
+			m[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
+		}
+		return m
+	}
+	eq(t, map[int16][2]int16{8: {0, 9}, 9: {0, 9}, 47: {0, 0}}, adv(plain), "without TopicIDs")
+	eq(t, map[int16][2]int16{8: {0, 10}, 9: {0, 10}, 47: {0, 0}}, adv(withIDs), "with TopicIDs")
+
+	v10 := commitReq(10, "g", -1, "", "t", []part{{0, 1, -1, nil}})
+	fetch10 := fetchReq(10, "g", "t", []int32{0})
+	del1 := deleteReq("g", "t", []int32{0})
+	del1.Version = 1
+	neg := commitReq(-1, "g", -1, "")
+	for name, call := range map[string]func() error{
+		"commit v10 without TopicIDs": func() error { _, err := plain.OffsetCommit(ctx, v10); return err },
+		"fetch v10 without TopicIDs":  func() error { _, err := plain.OffsetFetch(ctx, fetch10); return err },
+		"delete v1":                   func() error { _, err := plain.OffsetDelete(ctx, del1); return err },
+		"commit v-1":                  func() error { _, err := plain.OffsetCommit(ctx, neg); return err },
+		"Handle commit v10":           func() error { _, err := plain.Handle(ctx, v10); return err },
+		"Handle Metadata":             func() error { _, err := plain.Handle(ctx, kmsg.NewPtrMetadataRequest()); return err },
+		"Handle TxnOffsetCommit":      func() error { _, err := plain.Handle(ctx, kmsg.NewPtrTxnOffsetCommitRequest()); return err },
+		"Handle nil":                  func() error { _, err := plain.Handle(ctx, nil); return err },
+		"HandleBody commit v10":       func() error { _, err := plain.HandleBody(ctx, 8, 10, v10.AppendTo(nil)); return err },
+		"HandleBody commit v11":       func() error { _, err := withIDs.HandleBody(ctx, 8, 11, nil); return err },
+		"HandleBody key 3":            func() error { _, err := withIDs.HandleBody(ctx, 3, 0, nil); return err },
+		"HandleBody delete v1":        func() error { _, err := withIDs.HandleBody(ctx, 47, 1, nil); return err },
+	} {
+		if err := call(); !errors.Is(err, protocol.ErrUnsupported) {
+			t.Errorf("%s: err = %v, want ErrUnsupported", name, err)
+		}
+	}
+	if _, err := plain.HandleBody(ctx, 9, 3, []byte{0, 5, 'a'}); !errors.Is(err, protocol.ErrMalformed) {
+		t.Errorf("truncated body: err = %v, want ErrMalformed", err)
+	}
+	if _, err := plain.OffsetCommit(ctx, nil); err == nil {
+		t.Error("nil request: no error")
+	}
+}
+
+func itoa(v int16) string {
+	if v >= 10 {
+		return string(rune('0'+v/10)) + string(rune('0'+v%10))
+	}
+	return string(rune('0' + v))
+}
