@@ -63,11 +63,11 @@ func (s *Store) commit(ctx context.Context, group string, offsets map[offsetstor
 	// Markers go first: an offset is never stored under a hashed name that cannot be read
 	// back as its original.
 	if len(markers) > 0 {
-		if err := s.mutate(ctx, markers); err != nil {
+		if err := s.mutate(ctx, groupDir, markers); err != nil {
 			return err
 		}
 	}
-	return s.mutate(ctx, muts)
+	return s.mutate(ctx, groupDir, muts)
 }
 
 // Fetch returns the stored offsets of the requested partitions: one LookupDirectoryEntry for
@@ -401,7 +401,7 @@ func (s *Store) Delete(ctx context.Context, group string, partitions []offsetsto
 		seen[tp] = struct{}{}
 		muts = append(muts, deleteMutation(s.partitionDir(groupDir, tp), offsetFileName))
 	}
-	return s.fail(ctx, op, group, s.mutate(opCtx, muts))
+	return s.fail(ctx, op, group, s.mutate(opCtx, groupDir, muts))
 }
 
 // DeleteGroup removes the group's directory and everything in it: a lookup, then one

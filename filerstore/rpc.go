@@ -16,9 +16,12 @@ import (
 // of CreateEntry; on a filer without it (before 4.29), over one StreamMutateEntry stream;
 // on a filer without that either, in bounded parallel unary calls. On error any subset may
 // have been applied.
-func (s *Store) mutate(ctx context.Context, muts []*filer_pb.StreamMutateEntryRequest) error {
+//
+// The transactions lock lockKey, the group's directory: the filer applies one transaction of
+// a group after the other, so two batches committed at once to one group are not interleaved.
+func (s *Store) mutate(ctx context.Context, lockKey string, muts []*filer_pb.StreamMutateEntryRequest) error {
 	if len(muts) > 1 && !s.noTxn.Load() {
-		err := s.mutateTxn(ctx, muts)
+		err := s.mutateTxn(ctx, lockKey, muts)
 		if !isUnimplemented(err) {
 			return err
 		}
@@ -39,11 +42,11 @@ func (s *Store) mutate(ctx context.Context, muts []*filer_pb.StreamMutateEntryRe
 // mutateTxn applies the mutations in ObjectTransaction calls of up to txnBatchSize each,
 // in bounded parallel. It returns the filer's Unimplemented error, having applied nothing,
 // when the filer does not have the RPC.
-func (s *Store) mutateTxn(ctx context.Context, muts []*filer_pb.StreamMutateEntryRequest) error {
+func (s *Store) mutateTxn(ctx context.Context, lockKey string, muts []*filer_pb.StreamMutateEntryRequest) error {
 	batches := (len(muts) + txnBatchSize - 1) / txnBatchSize
 	return forEach(ctx, batches, s.par, func(ctx context.Context, b int) error {
 		chunk := muts[b*txnBatchSize : min((b+1)*txnBatchSize, len(muts))]
-		req := &filer_pb.ObjectTransactionRequest{Mutations: make([]*filer_pb.ObjectMutation, len(chunk))}
+		req := &filer_pb.ObjectTransactionRequest{LockKey: lockKey, Mutations: make([]*filer_pb.ObjectMutation, len(chunk))}
 		for i, m := range chunk {
 			switch r := m.Request.(type) {
 			case *filer_pb.StreamMutateEntryRequest_CreateRequest:
@@ -63,10 +66,6 @@ func (s *Store) mutateTxn(ctx context.Context, muts []*filer_pb.StreamMutateEntr
 				return fmt.Errorf("filerstore: unexpected mutation %T", m.Request)
 			}
 		}
-		// The lock only orders transactions on one key; distinct batches need not wait
-		// for each other.
-		dir, name := mutationPath(chunk[0])
-		req.LockKey = dir + "/" + name
 		resp, err := s.client.ObjectTransaction(ctx, req)
 		if err != nil {
 			if isUnimplemented(err) {
