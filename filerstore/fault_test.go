@@ -86,6 +86,7 @@ func TestFilerDown(t *testing.T) {
 	}
 	// Let the store reconnect (gRPC backs off after the outage), so that the next phase
 	// meets an open connection to a process that does not answer.
+	back := time.Now()
 	for {
 		if _, err := s.FetchAll(ctx, "g"); err == nil {
 			break
@@ -94,6 +95,7 @@ func TestFilerDown(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	t.Logf("store reconnected %v after the filer answered again", time.Since(back))
 	if err := srv.Pause(); err != nil {
 		t.Fatal(err)
 	}

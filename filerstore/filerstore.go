@@ -53,6 +53,7 @@ import (
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/seaweedfs/seaweedfs/weed/pb/filer_pb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -88,8 +89,8 @@ type Options struct {
 	// Logger receives warnings, such as directories that are not the store's and are
 	// skipped. Default: discard.
 	Logger *slog.Logger
-	// DialOptions are used by Dial instead of its default, plaintext transport
-	// credentials. New ignores them.
+	// DialOptions are used by Dial instead of its defaults: plaintext transport
+	// credentials and a reconnect backoff capped at 2 s. New ignores them.
 	DialOptions []grpc.DialOption
 }
 
@@ -147,7 +148,15 @@ func New(client filer_pb.SeaweedFilerClient, opts Options) (*Store, error) {
 func Dial(ctx context.Context, addr string, opts Options) (*Store, error) {
 	dialOpts := opts.DialOptions
 	if len(dialOpts) == 0 {
-		dialOpts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		dialOpts = []grpc.DialOption{
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			// gRPC's default reconnect backoff grows to 120 s, so a gateway could go on
+			// failing for two minutes after its filer came back; keep retries frequent.
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+				MinConnectTimeout: 5 * time.Second,
+			}),
+		}
 	}
 	conn, err := grpc.NewClient(addr, dialOpts...)
 	if err != nil {

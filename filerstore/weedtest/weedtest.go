@@ -39,8 +39,11 @@ const DefaultVersion = "v0.0.0-20261109003541-7506e5f91cd6"
 // startTimeout bounds how long Start waits for the filer to answer.
 const startTimeout = 90 * time.Second
 
-// stopTimeout bounds how long Stop waits after SIGTERM before it kills the process.
-const stopTimeout = 15 * time.Second
+// stopTimeout bounds how long Stop waits after SIGTERM before it kills the process. weed
+// server stops its volume server before its filer, and a filer that has logged metadata
+// events then retries flushing that log to a volume until it is killed; the filer's entries
+// are already in its store by then and survive.
+const stopTimeout = 5 * time.Second
 
 // Options configures a Server. The zero value is ready to use.
 type Options struct {
@@ -306,7 +309,7 @@ func (s *Server) signal(sig syscall.Signal) error {
 	return s.cmd.Process.Signal(sig)
 }
 
-// Stop stops the weed process gracefully (SIGTERM, then SIGKILL after 15 s). The data
+// Stop stops the weed process gracefully (SIGTERM, then SIGKILL after 5 s). The data
 // directory stays, for Restart. Stopping a stopped server does nothing.
 func (s *Server) Stop() error {
 	s.mu.Lock()
