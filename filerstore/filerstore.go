@@ -20,7 +20,13 @@
 // Group and topic names are escaped with [EscapeName]: the identity for safe names, so the
 // gateway's data stays readable, and injective, so no group can read or write another group's
 // offsets or anything outside Root. Over-long names are stored under a hashed name, with the
-// original kept in a marker file named "%name" inside the hashed directory.
+// original kept in a marker file named "%name" inside the hashed directory; a Commit to such
+// a group or topic writes that marker first, which costs one more round trip.
+//
+// The gateway does not escape, so what it wrote under an unsafe name (one with '/', '%', a
+// control character or invalid UTF-8, "", ".", "..", or longer than 255 bytes) is not read
+// back under that name: such data was already unreachable or ambiguous for the gateway
+// itself (a group "a/b" nests inside group "a"), and is left where it is.
 //
 // # Round trips
 //
