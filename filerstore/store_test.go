@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -544,5 +545,42 @@ func TestWritePaths(t *testing.T) {
 			}
 			assertOffsets(t, "after Delete", got, batch)
 		})
+	}
+}
+
+// TestListGroupsPaginates: ListGroups returns every group of a root holding more groups
+// than the filer lists at once (1,000), under their original names.
+func TestListGroupsPaginates(t *testing.T) {
+	ctx := testCtx(t)
+	s := newStore(t, filerstore.Options{})
+	const n = 1050
+	want := make([]string, n)
+	for i := range want {
+		want[i] = fmt.Sprintf("group/%04d", i)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 16)
+	for _, g := range want {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs <- offsetstore.CommitOne(ctx, s, g, offsetstore.TopicPartition{Topic: "t", Partition: 0}, offsetstore.Offset{Offset: 1})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("ListGroups returned %d groups, want %d", len(got), n)
 	}
 }
