@@ -30,13 +30,19 @@
 //
 // # Round trips
 //
-// A Commit of one partition is one CreateEntry. A Commit or Delete of many partitions is one
-// ObjectTransaction per 1,024 partitions (on filers before 4.29, one StreamMutateEntry
-// stream, which the filer executes concurrently); a Fetch of many
-// partitions is one LookupDirectoryEntries call per 1,024 partitions; FetchAll is one
-// TraverseBfsMetadata stream over the group's directory. On filers that lack those RPCs the
-// store falls back to unary calls in bounded parallel, and to paginated ListEntries for
-// FetchAll, so groups larger than the filer's listing limit are read whole.
+// On a filer with ObjectTransaction (SeaweedFS 4.29+), a Commit or Delete of any number of
+// partitions is one ObjectTransaction per 1,024 partitions, under the lock of the group's
+// directory; on older filers one partition is one CreateEntry (or DeleteEntry), and more go
+// over one StreamMutateEntry stream (4.18+) or in bounded parallel unary calls. A Fetch of one
+// partition is one LookupDirectoryEntry, of more one LookupDirectoryEntries call per 1,024
+// partitions. FetchAll is one TraverseBfsMetadata stream over the group's directory. On
+// filers that lack those RPCs the store falls back to unary calls in bounded parallel, and to
+// paginated ListEntries for FetchAll, so groups larger than the filer's listing limit are
+// read whole.
+//
+// The store also implements offsetstore.Inserter and offsetstore.Expirer, with the filer's
+// conditional writes (see CommitIfAbsent and ExpireOffsets). Offset files carry the MD5 of
+// their content as an attribute, which the filer serves as their ETag.
 //
 // # Errors
 //
@@ -113,7 +119,9 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// Set when the filer answered Unimplemented, so later calls use the fallback at once.
+	// noX is set when the filer answered Unimplemented, so later calls use the fallback at
+	// once.
+	hasTxn         atomic.Bool // the filer answered an ObjectTransaction
 	noTxn          atomic.Bool
 	noStreamMutate atomic.Bool
 	noBatchLookup  atomic.Bool

@@ -10,18 +10,21 @@ import (
 	"github.com/seaweedfs/seaweedfs/weed/pb/filer_pb"
 )
 
-// mutate applies every mutation (each a create or a delete), in no particular order. One
-// mutation is one unary call. More go in one ObjectTransaction per txnBatchSize mutations,
-// which the filer applies one after another under one lock, without the per-request work
-// of CreateEntry; on a filer without it (before 4.29), over one StreamMutateEntry stream;
-// on a filer without that either, in bounded parallel unary calls. On error any subset may
-// have been applied.
-//
-// The transactions lock lockKey, the group's directory: the filer applies one transaction of
-// a group after the other, so two batches committed at once to one group are not interleaved.
+// mutate applies every mutation (each a create or a delete), in no particular order. On a
+// filer with ObjectTransaction (4.29+) the mutations go in transactions of up to
+// txnBatchSize, which the filer applies one after another under the lock of lockKey, the
+// group's directory, without the per-request work of CreateEntry. Every write of the store
+// to a group takes that lock, so the conditional writes of
+// CommitIfAbsent and ExpireOffsets are atomic with respect to Commit and Delete. On an older
+// filer one mutation is one unary call, and more go over one StreamMutateEntry stream
+// (4.18+) or in bounded parallel unary calls. On error any subset may have been applied.
 func (s *Store) mutate(ctx context.Context, lockKey string, muts []*filer_pb.StreamMutateEntryRequest) error {
-	if len(muts) > 1 && !s.noTxn.Load() {
-		err := s.mutateTxn(ctx, lockKey, muts)
+	if !s.noTxn.Load() {
+		txn := make([]*filer_pb.ObjectMutation, len(muts))
+		for i, m := range muts {
+			txn[i] = objectMutation(m)
+		}
+		_, err := s.transact(ctx, lockKey, txn)
 		if !isUnimplemented(err) {
 			return err
 		}
@@ -39,53 +42,71 @@ func (s *Store) mutate(ctx context.Context, lockKey string, muts []*filer_pb.Str
 	})
 }
 
-// mutateTxn applies the mutations in ObjectTransaction calls of up to txnBatchSize each,
-// in bounded parallel. It returns the filer's Unimplemented error, having applied nothing,
-// when the filer does not have the RPC.
-func (s *Store) mutateTxn(ctx context.Context, lockKey string, muts []*filer_pb.StreamMutateEntryRequest) error {
-	batches := (len(muts) + txnBatchSize - 1) / txnBatchSize
-	return forEach(ctx, batches, s.par, func(ctx context.Context, b int) error {
-		chunk := muts[b*txnBatchSize : min((b+1)*txnBatchSize, len(muts))]
-		req := &filer_pb.ObjectTransactionRequest{LockKey: lockKey, Mutations: make([]*filer_pb.ObjectMutation, len(chunk))}
-		for i, m := range chunk {
-			switch r := m.Request.(type) {
-			case *filer_pb.StreamMutateEntryRequest_CreateRequest:
-				req.Mutations[i] = &filer_pb.ObjectMutation{
-					Type:      filer_pb.ObjectMutation_PUT,
-					Directory: r.CreateRequest.Directory,
-					Entry:     r.CreateRequest.Entry,
-				}
-			case *filer_pb.StreamMutateEntryRequest_DeleteRequest:
-				req.Mutations[i] = &filer_pb.ObjectMutation{
-					Type:         filer_pb.ObjectMutation_DELETE,
-					Directory:    r.DeleteRequest.Directory,
-					Name:         r.DeleteRequest.Name,
-					IsDeleteData: r.DeleteRequest.IsDeleteData,
-				}
-			default:
-				return fmt.Errorf("filerstore: unexpected mutation %T", m.Request)
-			}
+func objectMutation(m *filer_pb.StreamMutateEntryRequest) *filer_pb.ObjectMutation {
+	switch r := m.Request.(type) {
+	case *filer_pb.StreamMutateEntryRequest_CreateRequest:
+		return &filer_pb.ObjectMutation{
+			Type:      filer_pb.ObjectMutation_PUT,
+			Directory: r.CreateRequest.Directory,
+			Entry:     r.CreateRequest.Entry,
 		}
-		resp, err := s.client.ObjectTransaction(ctx, req)
+	case *filer_pb.StreamMutateEntryRequest_DeleteRequest:
+		return &filer_pb.ObjectMutation{
+			Type:         filer_pb.ObjectMutation_DELETE,
+			Directory:    r.DeleteRequest.Directory,
+			Name:         r.DeleteRequest.Name,
+			IsDeleteData: r.DeleteRequest.IsDeleteData,
+		}
+	}
+	panic(fmt.Sprintf("filerstore: unexpected mutation %T", m.Request))
+}
+
+// transact applies the mutations in order, in ObjectTransaction calls of up to txnBatchSize
+// mutations under the lock of lockKey. A mutation whose own condition fails is skipped and
+// reported in skipped (by index); any other failure ends the call with an error. It returns
+// the filer's Unimplemented error, having applied nothing, when the filer lacks the RPC.
+func (s *Store) transact(ctx context.Context, lockKey string, muts []*filer_pb.ObjectMutation) (skipped []int, err error) {
+	for start := 0; start < len(muts); {
+		chunk := muts[start:min(start+txnBatchSize, len(muts))]
+		// RouteKey sends the transaction to the filer that owns the key on the lock ring, so
+		// that with several filers one filer's lock still orders every write to the group.
+		resp, err := s.client.ObjectTransaction(ctx, &filer_pb.ObjectTransactionRequest{LockKey: lockKey, RouteKey: lockKey, Mutations: chunk})
 		if err != nil {
 			if isUnimplemented(err) {
-				return err
+				return nil, err
 			}
-			return fmt.Errorf("ObjectTransaction: %w", err)
+			return nil, fmt.Errorf("ObjectTransaction: %w", err)
 		}
-		if resp.Error != "" || resp.ErrorCode != filer_pb.FilerError_OK {
-			at := ""
-			if resp.FailedMutation != nil && int(*resp.FailedMutation) < len(chunk) {
-				d, n := mutationPath(chunk[*resp.FailedMutation])
-				at = " " + d + "/" + n
-			}
-			if sentinel := filer_pb.FilerErrorToSentinel(resp.ErrorCode); sentinel != nil {
-				return fmt.Errorf("ObjectTransaction%s: %w (%s)", at, sentinel, resp.Error)
-			}
-			return fmt.Errorf("ObjectTransaction%s: %s", at, resp.Error)
+		s.hasTxn.Store(true)
+		if resp.Error == "" && resp.ErrorCode == filer_pb.FilerError_OK {
+			start += len(chunk)
+			continue
 		}
-		return nil
-	})
+		failed := -1
+		if resp.FailedMutation != nil && int(*resp.FailedMutation) < len(chunk) {
+			failed = int(*resp.FailedMutation)
+		}
+		if failed >= 0 && resp.ErrorCode == filer_pb.FilerError_PRECONDITION_FAILED && chunk[failed].Condition != nil {
+			// Everything before the failed mutation was applied; go on after it.
+			skipped = append(skipped, start+failed)
+			start += failed + 1
+			continue
+		}
+		at := ""
+		if failed >= 0 {
+			m := chunk[failed]
+			name := m.Name
+			if m.Entry != nil {
+				name = m.Entry.Name
+			}
+			at = " " + m.Directory + "/" + name
+		}
+		if sentinel := filer_pb.FilerErrorToSentinel(resp.ErrorCode); sentinel != nil {
+			return nil, fmt.Errorf("ObjectTransaction%s: %w (%s)", at, sentinel, resp.Error)
+		}
+		return nil, fmt.Errorf("ObjectTransaction%s: %s", at, resp.Error)
+	}
+	return skipped, nil
 }
 
 var errStreamUnimplemented = errors.New("filerstore: StreamMutateEntry is not implemented by the filer")

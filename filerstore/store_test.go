@@ -180,7 +180,7 @@ func TestRoundTrips(t *testing.T) {
 	}{
 		{"Commit 1", func() error {
 			return offsetstore.CommitOne(ctx, s, "g", offsetstore.TopicPartition{Topic: "t", Partition: 0}, offsetstore.Offset{Offset: 1})
-		}, map[string]int{"CreateEntry": 1}},
+		}, map[string]int{"ObjectTransaction": 1}},
 		{"Commit 64", func() error { return s.Commit(ctx, "g", batch) }, map[string]int{"ObjectTransaction": 1}},
 		{"Fetch 1", func() error {
 			_, err := s.Fetch(ctx, "g", []offsetstore.TopicPartition{{Topic: "t", Partition: 0}})
@@ -219,7 +219,6 @@ func TestFailingFiler(t *testing.T) {
 		method        string
 		unimplemented []string
 	}{
-		{"CreateEntry", nil},
 		{"ObjectTransaction", nil},
 		{"StreamMutateEntry", []string{"ObjectTransaction"}},
 		{"CreateEntry", newerRPCs},
@@ -582,5 +581,47 @@ func TestListGroupsPaginates(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("ListGroups returned %d groups, want %d", len(got), n)
+	}
+}
+
+// TestExpireOffsetsRace: an offset committed between ExpireOffsets' read and its delete is
+// kept (the delete is conditioned on the ETag read), while unchanged offsets, gateway-written
+// ones (no MD5) included, are deleted and returned.
+func TestExpireOffsetsRace(t *testing.T) {
+	ctx := testCtx(t)
+	other := newStore(t, filerstore.Options{})
+	racer := offsetstore.TopicPartition{Topic: "t", Partition: 0}
+	calm := offsetstore.TopicPartition{Topic: "t", Partition: 1}
+	var raced bool
+	c := &wrapClient{SeaweedFilerClient: filerClient(t), fail: func(method string) error {
+		if method == "ObjectTransaction" && !raced {
+			raced = true
+			return offsetstore.CommitOne(ctx, other, "g", racer, offsetstore.Offset{Offset: 99, Metadata: "new"})
+		}
+		return nil
+	}}
+	s := newStoreOn(t, c, filerstore.Options{Root: other.Root()})
+	if err := other.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{racer: {Offset: 1, Metadata: "old"}, calm: {Offset: 2, Metadata: "old"}}); err != nil {
+		t.Fatal(err)
+	}
+	gatewayCommit(t, other.Root(), "g", "legacy", 0, 3, "old", time.UnixMilli(1760000000000))
+	raced = false
+	got, err := s.ExpireOffsets(ctx, "g", func(_ offsetstore.TopicPartition, o offsetstore.Offset) bool { return o.Metadata == "old" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !raced {
+		t.Fatal("the racing commit did not run")
+	}
+	legacy := offsetstore.TopicPartition{Topic: "legacy", Partition: 0}
+	if len(got) != 2 || got[calm].Offset != 2 || got[legacy].Offset != 3 {
+		t.Fatalf("ExpireOffsets returned %v, want %v and %v", got, calm, legacy)
+	}
+	left, err := other.FetchAll(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[racer].Offset != 99 {
+		t.Fatalf("after ExpireOffsets: %v, want only the racing commit", left)
 	}
 }
