@@ -74,8 +74,8 @@ import (
 // DefaultRoot is the directory under which the SeaweedFS Kafka gateway keeps consumer offsets.
 const DefaultRoot = "/topics/kafka/.meta/consumer_offsets"
 
-// DefaultParallelism bounds the concurrent RPCs of one call when the store falls back to
-// unary calls.
+// DefaultParallelism bounds the concurrent RPCs of one call: batched lookups, and unary
+// calls on filers without the batch RPCs.
 const DefaultParallelism = 16
 
 const (
