@@ -11,7 +11,7 @@ import (
 
 func Example() {
 	ctx := context.Background()
-	legacy := memstore.New(memstore.Options{}) // the store a deployment is leaving
+	legacy := memstore.New(memstore.Options{})  // the store a deployment is leaving
 	primary := memstore.New(memstore.Options{}) // the store it moves to
 	tp := offsetstore.TopicPartition{Topic: "orders", Partition: 0}
 	_ = offsetstore.CommitOne(ctx, legacy, "billing", tp, offsetstore.Offset{Offset: 42, LeaderEpoch: -1})

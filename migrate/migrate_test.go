@@ -176,7 +176,10 @@ func TestCopyNeverOverwritesCommit(t *testing.T) {
 			var wg sync.WaitGroup
 			wg.Add(2)
 			go func() { defer wg.Done(); _, _ = s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0}) }()
-			go func() { defer wg.Done(); _ = s.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{p0: off(2)}) }()
+			go func() {
+				defer wg.Done()
+				_ = s.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{p0: off(2)})
+			}()
 			wg.Wait()
 			if got, _ := s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0}); got[p0].Offset != 2 {
 				t.Fatalf("iteration %d: acknowledged commit lost, have %v", i, got)

@@ -1,0 +1,138 @@
+// Command gateway is a small Kafka-wire offset gateway: real Kafka clients (franz-go, Sarama,
+// kafka-go, ...) commit, fetch and delete consumer offsets against it, and run classic consumer
+// groups through it, while the offsets live in an offsetkit store: in memory (the default) or
+// in a SeaweedFS filer.
+//
+// It shows how an embedding gateway wires offsetkit's protocol package into its own connection
+// loop: see package examples/internal/server for the loop and examples/internal/groups for the
+// group coordinator that plugs into protocol's membership hook.
+//
+// Usage:
+//
+//	go run -C examples ./gateway [flags]
+//
+// Flags:
+//
+//	-addr string         listen address (default "127.0.0.1:9092")
+//	-store string        offset store: mem or filer (default "mem")
+//	-filer string        filer gRPC address, for -store filer (default "127.0.0.1:18888")
+//	-filer-root string   filer directory of the offsets (default: the SeaweedFS gateway's)
+//	-topics string       topics served, as name:partitions[,...] (default "t1:3")
+//	-log-level string    debug, info, warn or error (default "info")
+//	-max-frame-bytes int largest request frame accepted (default 16 MiB)
+//
+// It stops cleanly on SIGINT or SIGTERM: it stops accepting, closes every connection, and
+// closes the store.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/offsetkit/offsetkit/examples/internal/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stderr))
+}
+
+// config is the parsed command line.
+type config struct {
+	addr, store, filer, filerRoot, topics, logLevel string
+	maxFrame                                        int
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:9092", "listen address")
+	fs.StringVar(&c.store, "store", "mem", "offset store: mem or filer")
+	fs.StringVar(&c.filer, "filer", "127.0.0.1:18888", "filer gRPC address, for -store filer")
+	fs.StringVar(&c.filerRoot, "filer-root", "", "filer directory of the offsets (default: the SeaweedFS gateway's)")
+	fs.StringVar(&c.topics, "topics", "t1:3", "topics served, as name:partitions[,...]")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&c.maxFrame, "max-frame-bytes", server.DefaultMaxFrameBytes, "largest request frame accepted")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return c, nil
+}
+
+// run is the whole program: it serves until ctx is done and returns the exit code.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		fmt.Fprintf(stderr, "gateway: -log-level: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	topics, err := server.ParseTopics(cfg.topics)
+	if err != nil {
+		log.Error("bad -topics", "err", err)
+		return 2
+	}
+
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		log.Error("opening store", "store", cfg.store, "err", err)
+		return 1
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing store", "err", err)
+		}
+	}()
+
+	srv, err := server.New(server.Options{
+		Store:         store,
+		Topics:        topics,
+		Logger:        log,
+		MaxFrameBytes: cfg.maxFrame,
+	})
+	if err != nil {
+		log.Error("starting gateway", "err", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		log.Error("listen", "err", err)
+		srv.Close()
+		return 1
+	}
+	log.Info("gateway starting", "store", cfg.store, "topics", cfg.topics)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		srv.Close()
+		<-served
+		return 0
+	case err := <-served:
+		log.Error("serve", "err", err)
+		srv.Close()
+		return 1
+	}
+}

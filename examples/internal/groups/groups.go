@@ -1,0 +1,357 @@
+// Package groups is the example gateway's classic (JoinGroup/SyncGroup) group coordinator: it
+// keeps members, generations and assignments in memory, serves the classic group APIs, and
+// implements protocol.GroupValidator so that OffsetCommit and OffsetDelete are checked against
+// live membership exactly as Apache Kafka checks them (kafka-offsets.md sections 3.2 and 5).
+//
+// Offsets are not kept here: the coordinator only consults the offset store to list, describe
+// and delete groups that exist because they have committed offsets (Kafka's "simple" groups).
+//
+// Deviations from Kafka, chosen to keep the example small and documented here:
+//   - There is no initial rebalance delay (Kafka's group.initial.rebalance.delay.ms is 3 s by
+//     default): a rebalance completes as soon as every known member has joined.
+//   - A static member that rejoins with a known group.instance.id always triggers a rebalance;
+//     Kafka skips it when the member's protocols did not change.
+//   - Groups live only in memory: after a restart a group exists only through its offsets.
+package groups
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/offsetkit/offsetkit/offsetstore"
+	"github.com/offsetkit/offsetkit/protocol"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ConsumerProtocolType is the protocol type of Kafka consumer groups. Only groups of this type
+// have subscriptions that OffsetDelete checks (GROUP_SUBSCRIBED_TO_TOPIC).
+const ConsumerProtocolType = "consumer"
+
+// Options configures a Coordinator. The zero value works.
+type Options struct {
+	// Store lets ListGroups, DescribeGroups and DeleteGroups see groups that exist only through
+	// their committed offsets. Nil means no such groups.
+	Store offsetstore.Store
+	// Logger receives membership events at debug level. Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// TickInterval is how often session, join and sync deadlines are checked. Zero means 100ms.
+	TickInterval time.Duration
+	// MinSessionTimeout and MaxSessionTimeout bound a JoinGroup's session timeout
+	// (INVALID_SESSION_TIMEOUT outside). Zero means Kafka's defaults, 6 s and 30 min.
+	MinSessionTimeout time.Duration
+	MaxSessionTimeout time.Duration
+}
+
+// Coordinator is an in-memory classic group coordinator. It is safe for concurrent use; Close
+// stops its deadline goroutine and releases every blocked JoinGroup and SyncGroup.
+type Coordinator struct {
+	store  offsetstore.Store
+	log    *slog.Logger
+	now    func() time.Time
+	minSes time.Duration
+	maxSes time.Duration
+
+	mu     sync.Mutex
+	groups map[string]*group
+	closed bool
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+type state int8
+
+const (
+	stateEmpty state = iota
+	statePreparingRebalance
+	stateCompletingRebalance
+	stateStable
+	stateDead
+)
+
+var stateNames = [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead"}
+
+func (s state) String() string { return stateNames[s] }
+
+type group struct {
+	id           string
+	state        state
+	protocolType string // "" until the first member joins
+	protocol     string // the selected protocol, "" when none
+	generation   int32
+	leader       string
+	members      map[string]*member
+	static       map[string]string    // instance id -> member id
+	pending      map[string]time.Time // member ids handed out with MEMBER_ID_REQUIRED -> deadline
+	pendingSync  map[string]bool      // members that have not sent SyncGroup this generation
+	deadline     time.Time            // end of the join phase, or of the sync phase
+	seq          uint64               // join order of members, for the leader choice
+}
+
+type member struct {
+	id               string
+	instanceID       *string
+	clientID         string
+	clientHost       string
+	sessionTimeout   time.Duration
+	rebalanceTimeout time.Duration
+	protocols        []kmsg.JoinGroupRequestProtocol
+	assignment       []byte
+	heartbeatDue     time.Time
+	seq              uint64
+	joinVersion      int16
+	joinWaiter       chan *kmsg.JoinGroupResponse
+	syncWaiter       chan *kmsg.SyncGroupResponse
+}
+
+// New returns a Coordinator and starts its deadline goroutine; Close stops it.
+func New(opts Options) *Coordinator {
+	c := &Coordinator{
+		store:  opts.Store,
+		log:    opts.Logger,
+		now:    opts.Now,
+		minSes: opts.MinSessionTimeout,
+		maxSes: opts.MaxSessionTimeout,
+		groups: make(map[string]*group),
+		done:   make(chan struct{}),
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.minSes == 0 {
+		c.minSes = 6 * time.Second
+	}
+	if c.maxSes == 0 {
+		c.maxSes = 30 * time.Minute
+	}
+	tick := opts.TickInterval
+	if tick <= 0 {
+		tick = 100 * time.Millisecond
+	}
+	c.wg.Add(1)
+	go c.run(tick)
+	return c
+}
+
+func (c *Coordinator) run(tick time.Duration) {
+	defer c.wg.Done()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			c.expire(c.now())
+		}
+	}
+}
+
+// Close stops the deadline goroutine and answers every blocked JoinGroup and SyncGroup with
+// COORDINATOR_NOT_AVAILABLE. It is idempotent. It does not close the store.
+func (c *Coordinator) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	for _, g := range c.groups {
+		for _, m := range g.members {
+			c.failWaiters(m, kerr.CoordinatorNotAvailable.Code)
+		}
+	}
+	c.groups = make(map[string]*group)
+	c.mu.Unlock()
+	close(c.done)
+	c.wg.Wait()
+	return nil
+}
+
+// ValidateGroup implements protocol.GroupValidator with Kafka's classic-group rules
+// (kafka-offsets.md 3.2 for commits, 4.1 for fetches, 5 for deletes). A group the coordinator
+// does not hold gives protocol.ErrNoActiveGroup, so the protocol Handler applies the rules for
+// a missing or offsets-only ("simple") group itself.
+func (c *Coordinator) ValidateGroup(_ context.Context, req protocol.GroupRequest) (protocol.GroupResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return protocol.GroupResult{}, kerr.CoordinatorNotAvailable
+	}
+	g, ok := c.groups[req.Group]
+	if !ok {
+		return protocol.GroupResult{}, protocol.ErrNoActiveGroup
+	}
+	switch req.Op {
+	case protocol.OpOffsetFetch:
+		// Classic groups ignore the member id and epoch of OffsetFetch v9+, and a Dead group
+		// reads as having no offsets beyond what the store holds.
+		return protocol.GroupResult{}, nil
+	case protocol.OpOffsetDelete:
+		return c.validateDelete(g, req)
+	default:
+		return protocol.GroupResult{}, c.validateCommit(g, req)
+	}
+}
+
+// validateCommit is ClassicGroup.validateOffsetCommit (kafka-offsets.md 3.2), rule by rule.
+func (c *Coordinator) validateCommit(g *group, req protocol.GroupRequest) error {
+	member := ""
+	if req.MemberID != nil {
+		member = *req.MemberID
+	}
+	switch {
+	case g.state == stateDead: // rule 1
+		return kerr.CoordinatorNotAvailable
+	case req.Generation < 0 && g.state == stateEmpty: // rule 2
+		return nil
+	case req.Generation >= 0 || member != "" || req.InstanceID != nil: // rule 3
+		if req.InstanceID != nil {
+			owner, ok := g.static[*req.InstanceID]
+			if !ok { // 3a
+				return kerr.UnknownMemberID
+			}
+			if owner != member { // 3b
+				return kerr.FencedInstanceID
+			}
+		}
+		m, ok := g.members[member]
+		if !ok { // 3c
+			return kerr.UnknownMemberID
+		}
+		if req.Generation != g.generation { // 3d
+			return kerr.IllegalGeneration
+		}
+		if g.state == stateCompletingRebalance && req.Op != protocol.OpTxnOffsetCommit { // rule 5
+			return kerr.RebalanceInProgress
+		}
+		// Rule 6 accepts; a member's commit in Stable or PreparingRebalance also counts as a
+		// heartbeat (kafka-offsets.md 3.1 step 10).
+		if g.state == stateStable || g.state == statePreparingRebalance {
+			m.heartbeatDue = c.now().Add(m.sessionTimeout)
+		}
+		return nil
+	default: // rule 4: gen < 0, member "", no instance, on a group that is not Empty
+		return kerr.UnknownMemberID
+	}
+}
+
+// validateDelete is the group part of OffsetDelete (kafka-offsets.md 5, step 3 and 4).
+func (c *Coordinator) validateDelete(g *group, req protocol.GroupRequest) (protocol.GroupResult, error) {
+	switch g.state {
+	case stateDead:
+		return protocol.GroupResult{}, kerr.GroupIDNotFound
+	case stateEmpty:
+		return protocol.GroupResult{}, nil
+	}
+	if g.protocolType != ConsumerProtocolType {
+		return protocol.GroupResult{}, kerr.NonEmptyGroup
+	}
+	subscribed, known := g.subscribedTopics()
+	var res protocol.GroupResult
+	for _, t := range req.Topics {
+		if !known || subscribed[t] {
+			res.Subscribed = append(res.Subscribed, t)
+		}
+	}
+	return res, nil
+}
+
+// subscribedTopics is Kafka's ClassicGroup.computeSubscribedTopics for a consumer group: the
+// union of the members' subscriptions in the selected protocol's metadata. known is false when
+// the subscriptions cannot be told (no protocol selected yet, or metadata that does not parse),
+// in which case the group counts as subscribed to every topic.
+func (g *group) subscribedTopics() (topics map[string]bool, known bool) {
+	topics = make(map[string]bool)
+	if len(g.members) == 0 {
+		return topics, true
+	}
+	if g.protocol == "" {
+		return nil, false
+	}
+	for _, m := range g.members {
+		var meta kmsg.ConsumerMemberMetadata
+		if err := meta.ReadFrom(m.metadata(g.protocol)); err != nil {
+			return nil, false
+		}
+		for _, t := range meta.Topics {
+			topics[t] = true
+		}
+	}
+	return topics, true
+}
+
+func (m *member) metadata(protocol string) []byte {
+	for _, p := range m.protocols {
+		if p.Name == protocol {
+			return p.Metadata
+		}
+	}
+	return nil
+}
+
+func (m *member) sameProtocols(ps []kmsg.JoinGroupRequestProtocol) bool {
+	return slices.EqualFunc(m.protocols, ps, func(a, b kmsg.JoinGroupRequestProtocol) bool {
+		return a.Name == b.Name && string(a.Metadata) == string(b.Metadata)
+	})
+}
+
+func copyProtocols(ps []kmsg.JoinGroupRequestProtocol) []kmsg.JoinGroupRequestProtocol {
+	out := make([]kmsg.JoinGroupRequestProtocol, len(ps))
+	for i, p := range ps {
+		out[i] = kmsg.JoinGroupRequestProtocol{Name: p.Name, Metadata: slices.Clone(p.Metadata)}
+	}
+	return out
+}
+
+func newMemberID(clientID string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return clientID + "-" + hex.EncodeToString(b[:])
+}
+
+func strPtr(s string) *string { return &s }
+
+func clonePtr(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	return strPtr(*s)
+}
+
+func ptrEq(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// sortedMembers returns the group's members in join order.
+func (g *group) sortedMembers() []*member {
+	ms := make([]*member, 0, len(g.members))
+	for _, m := range g.members {
+		ms = append(ms, m)
+	}
+	slices.SortFunc(ms, func(a, b *member) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	return ms
+}
