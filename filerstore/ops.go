@@ -10,6 +10,8 @@ import (
 
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/seaweedfs/seaweedfs/weed/pb/filer_pb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Commit stores every offset of the batch (last writer wins): one ObjectTransaction per
@@ -202,8 +204,10 @@ func (s *Store) readGroup(ctx context.Context, group string) (map[offsetstore.To
 			s.noTraverse.Store(true)
 			tree.topics = make(map[string]*topicTree)
 		} else if err != nil {
-			// The traversal reports a missing group directory only as text; settle it with
-			// a lookup, whose not-found is definite.
+			if errors.Is(err, errGroupDirNotFound) {
+				return map[offsetstore.TopicPartition]storedOffset{}, nil
+			}
+			// Settle any other failure with a lookup, whose not-found is definite.
 			e, lerr := s.lookupOne(ctx, s.root, groupEsc)
 			if lerr == nil && e == nil {
 				return map[offsetstore.TopicPartition]storedOffset{}, nil
@@ -240,6 +244,9 @@ func (s *Store) traverseGroup(ctx context.Context, groupDir string, tree *groupT
 			if isUnimplemented(err) {
 				return err
 			}
+			if isTraverseNotFound(err, groupDir) {
+				return errGroupDirNotFound
+			}
 			return fmt.Errorf("TraverseBfsMetadata %s: %w", groupDir, err)
 		}
 		e := resp.Entry
@@ -261,6 +268,19 @@ func (s *Store) traverseGroup(ctx context.Context, groupDir string, tree *groupT
 			tree.topic(topicDir).parts[p] = e
 		}
 	}
+}
+
+// errGroupDirNotFound is the filer's not-found for a group's directory, as a traversal
+// reports it.
+var errGroupDirNotFound = errors.New("filerstore: group directory not found")
+
+// isTraverseNotFound reports whether err is TraverseBfsMetadata's answer for a directory that
+// does not exist: the filer sends its not-found only as text, exactly
+// "find dir <dir>: filer: no entry is found in filer store", with code Unknown. Any other
+// text is an error.
+func isTraverseNotFound(err error, dir string) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unknown && st.Message() == "find dir "+dir+": "+filer_pb.ErrNotFound.Error()
 }
 
 // listGroup gathers the group's tree with paginated listings and batched lookups.
