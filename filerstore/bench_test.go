@@ -67,6 +67,34 @@ func BenchmarkCommit(b *testing.B) {
 	}
 }
 
+// BenchmarkCommitOlderFilers commits 64 partitions as on filers without ObjectTransaction:
+// over one StreamMutateEntry stream (4.18-4.28), and in parallel unary CreateEntry calls.
+func BenchmarkCommitOlderFilers(b *testing.B) {
+	const n = 64
+	for _, tc := range []struct {
+		name          string
+		unimplemented []string
+	}{
+		{"stream", []string{"ObjectTransaction"}},
+		{"unary", newerRPCs},
+	} {
+		b.Run(fmt.Sprintf("partitions=%d/%s", n, tc.name), func(b *testing.B) {
+			ctx := context.Background()
+			s := newStoreOn(b, &wrapClient{SeaweedFilerClient: filerClient(b), unimplemented: tc.unimplemented}, filerstore.Options{})
+			batch := benchBatch(4, n)
+			if err := s.Commit(ctx, "g", batch); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := s.Commit(ctx, "g", batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkCommitSequential commits the 64 partitions of BenchmarkCommit/partitions=64 one
 // per call, one after another: what the gateway's per-partition CommitOffset costs today.
 func BenchmarkCommitSequential(b *testing.B) {
@@ -130,6 +158,20 @@ func BenchmarkFetchAll(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			m, err := s.FetchAll(ctx, "g")
+			if err != nil || len(m) != n {
+				b.Fatal(len(m), err)
+			}
+		}
+	})
+	// The same on a filer without TraverseBfsMetadata and LookupDirectoryEntries: paginated
+	// listings, then one LookupDirectoryEntry per partition in bounded parallel.
+	b.Run(fmt.Sprintf("partitions=%d/legacy-filer", n), func(b *testing.B) {
+		ctx := context.Background()
+		s, _ := benchGroup(b, n)
+		legacy := newStoreOn(b, &wrapClient{SeaweedFilerClient: filerClient(b), unimplemented: newerRPCs}, filerstore.Options{Root: s.Root()})
+		b.ReportAllocs()
+		for b.Loop() {
+			m, err := legacy.FetchAll(ctx, "g")
 			if err != nil || len(m) != n {
 				b.Fatal(len(m), err)
 			}
