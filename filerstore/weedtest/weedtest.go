@@ -284,9 +284,10 @@ func (s *Server) killLocked() {
 func (s *Server) afterExitLocked() {
 	s.log.Close()
 	s.cmd, s.exited, s.log = nil, nil, nil
-	// weed leaves unix sockets named after its gRPC ports in the temp directory.
+	// weed leaves unix sockets named after its ports in /tmp (a fixed path in weed), such
+	// as seaweedfs-filer-<port>.sock: remove those of this server's ports.
 	for _, p := range s.ports {
-		matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "seaweedfs-*-grpc-"+strconv.Itoa(p)+".sock"))
+		matches, _ := filepath.Glob("/tmp/seaweedfs-*-" + strconv.Itoa(p) + ".sock")
 		for _, m := range matches {
 			os.Remove(m)
 		}
