@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/seaweedfs/seaweedfs/weed/pb/filer_pb"
@@ -151,37 +150,6 @@ func (s *Store) expireOffsets(ctx context.Context, group string, expired func(of
 		}
 	}
 	return out, nil
-}
-
-// commitMutations builds the writes of a Commit: marker files of hashed names (which must be
-// written first) and offset files.
-func (s *Store) commitMutations(group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) (groupDir string, markers, muts []*filer_pb.StreamMutateEntryRequest, err error) {
-	t := now()
-	groupEsc := EscapeName(group)
-	groupDir = joinPath(s.root, groupEsc)
-	if isHashed(groupEsc) {
-		markers = append(markers, createMutation(groupDir, fileEntry(nameFileName, []byte(group), t)))
-	}
-	muts = make([]*filer_pb.StreamMutateEntryRequest, 0, len(offsets))
-	topicDirs := make(map[string]string)
-	for tp, o := range offsets {
-		topicDir, ok := topicDirs[tp.Topic]
-		if !ok {
-			topicEsc := EscapeName(tp.Topic)
-			topicDir = joinPath(groupDir, topicEsc)
-			topicDirs[tp.Topic] = topicDir
-			if isHashed(topicEsc) {
-				markers = append(markers, createMutation(topicDir, fileEntry(nameFileName, []byte(tp.Topic), t)))
-			}
-		}
-		content, err := encodeOffset(o)
-		if err != nil {
-			return "", nil, nil, err
-		}
-		partDir := joinPath(topicDir, strconv.FormatInt(int64(tp.Partition), 10))
-		muts = append(muts, createMutation(partDir, fileEntry(offsetFileName, content, t)))
-	}
-	return groupDir, markers, muts, nil
 }
 
 // probeTxn returns errNoTransactions when the filer has no ObjectTransaction, asking it with

@@ -60,6 +60,37 @@ func (s *Store) commit(ctx context.Context, group string, offsets map[offsetstor
 	return s.mutate(ctx, groupDir, muts)
 }
 
+// commitMutations builds the writes of a Commit: marker files of hashed names (which must be
+// written first) and offset files.
+func (s *Store) commitMutations(group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) (groupDir string, markers, muts []*filer_pb.StreamMutateEntryRequest, err error) {
+	t := now()
+	groupEsc := EscapeName(group)
+	groupDir = joinPath(s.root, groupEsc)
+	if isHashed(groupEsc) {
+		markers = append(markers, createMutation(groupDir, fileEntry(nameFileName, []byte(group), t)))
+	}
+	muts = make([]*filer_pb.StreamMutateEntryRequest, 0, len(offsets))
+	topicDirs := make(map[string]string)
+	for tp, o := range offsets {
+		topicDir, ok := topicDirs[tp.Topic]
+		if !ok {
+			topicEsc := EscapeName(tp.Topic)
+			topicDir = joinPath(groupDir, topicEsc)
+			topicDirs[tp.Topic] = topicDir
+			if isHashed(topicEsc) {
+				markers = append(markers, createMutation(topicDir, fileEntry(nameFileName, []byte(tp.Topic), t)))
+			}
+		}
+		content, err := encodeOffset(o)
+		if err != nil {
+			return "", nil, nil, err
+		}
+		partDir := joinPath(topicDir, strconv.FormatInt(int64(tp.Partition), 10))
+		muts = append(muts, createMutation(partDir, fileEntry(offsetFileName, content, t)))
+	}
+	return groupDir, markers, muts, nil
+}
+
 // Fetch returns the stored offsets of the requested partitions: one LookupDirectoryEntry for
 // one partition, one LookupDirectoryEntries call per 1,024 partitions for more.
 func (s *Store) Fetch(ctx context.Context, group string, partitions []offsetstore.TopicPartition) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
