@@ -47,7 +47,9 @@
 // # Errors
 //
 // Only the filer's "no entry is found" makes an offset absent. Every other failure, an
-// unreadable entry included, is returned as an [*offsetstore.Error]. The store keeps no cache:
+// unreadable entry included, is returned as an [*offsetstore.Error]. A write that failed, on
+// a deadline say, may still have reached the filer and be applied, as the offsetstore
+// contract allows for any failed Commit or Delete. The store keeps no cache:
 // every read goes to the filer, so several stores (several gateways) over one filer always
 // see each other's writes.
 package filerstore
