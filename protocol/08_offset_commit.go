@@ -44,6 +44,17 @@ import (
 // a v2-v4 RetentionTimeMillis other than -1 sets the offset's ExpireTime to now plus that
 // many milliseconds. Fields that do not exist at the request's version are ignored.
 func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) (*kmsg.OffsetCommitResponse, error) {
+	if h.obs == nil {
+		return h.offsetCommit(ctx, req, nil)
+	}
+	start := time.Now()
+	var c call
+	resp, err := h.offsetCommit(ctx, req, &c)
+	h.observe(ctx, keyOffsetCommit, versionOf(req), start, resp, &c, err)
+	return resp, err
+}
+
+func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest, c *call) (*kmsg.OffsetCommitResponse, error) {
 	if req == nil {
 		return nil, fmt.Errorf("%w: nil OffsetCommit request", ErrMalformed)
 	}
@@ -126,7 +137,7 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 			greq.InstanceID = req.InstanceID
 		}
 	}
-	if code := h.commitGroupCode(ctx, greq); code != 0 {
+	if code := h.commitGroupCode(ctx, greq, c); code != 0 {
 		setCommitCodes0(resp, code)
 		return resp, nil
 	}
@@ -172,7 +183,7 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 	// 7. One write for the whole batch.
 	if len(batch) > 0 {
 		if err := h.store.Commit(ctx, req.Group, batch); err != nil {
-			setCommitCodes0(resp, h.storeErrorCode(ctx, keyOffsetCommit, req.Group, err))
+			setCommitCodes0(resp, h.storeErrorCode(ctx, c, keyOffsetCommit, req.Group, err))
 		}
 	}
 	if len(batch) <= maxPooledBatch {

@@ -14,6 +14,7 @@ package protocol
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -44,6 +45,17 @@ import (
 // RequireStable is accepted and has nothing to wait for: a Handler keeps no pending
 // transactional offsets, so no partition is ever UNSTABLE_OFFSET_COMMIT.
 func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetchResponse, error) {
+	if h.obs == nil {
+		return h.offsetFetch(ctx, req, nil)
+	}
+	start := time.Now()
+	var c call
+	resp, err := h.offsetFetch(ctx, req, &c)
+	h.observe(ctx, keyOffsetFetch, versionOf(req), start, resp, &c, err)
+	return resp, err
+}
+
+func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest, c *call) (*kmsg.OffsetFetchResponse, error) {
 	if req == nil {
 		return nil, fmt.Errorf("%w: nil OffsetFetch request", ErrMalformed)
 	}
@@ -60,7 +72,7 @@ func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest)
 	if v >= 8 {
 		resp.Groups = make([]kmsg.OffsetFetchResponseGroup, len(req.Groups))
 		for i := range req.Groups {
-			h.fetchGroup(ctx, v, &req.Groups[i], &resp.Groups[i], empty)
+			h.fetchGroup(ctx, c, v, &req.Groups[i], &resp.Groups[i], empty)
 		}
 		return resp, nil
 	}
@@ -76,7 +88,7 @@ func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest)
 		}
 	}
 	var out kmsg.OffsetFetchResponseGroup
-	h.fetchGroup(ctx, v, &g, &out, empty)
+	h.fetchGroup(ctx, c, v, &g, &out, empty)
 	switch {
 	case out.ErrorCode != 0 && v >= 2:
 		resp.ErrorCode = out.ErrorCode
@@ -114,7 +126,7 @@ func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest)
 }
 
 // fetchGroup answers one group of an OffsetFetch at version v into out.
-func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRequestGroup, out *kmsg.OffsetFetchResponseGroup, empty *string) {
+func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.OffsetFetchRequestGroup, out *kmsg.OffsetFetchResponseGroup, empty *string) {
 	out.Group = g.Group
 
 	// 1. Group ACL.
@@ -188,7 +200,7 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 		}
 		m, err := h.store.Fetch(ctx, g.Group, lookup)
 		if err != nil {
-			out.ErrorCode, out.Topics = h.storeErrorCode(ctx, keyOffsetFetch, g.Group, err), nil
+			out.ErrorCode, out.Topics = h.storeErrorCode(ctx, c, keyOffsetFetch, g.Group, err), nil
 			return
 		}
 		if len(m) == 0 {
@@ -229,7 +241,7 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 
 	m, err := h.store.FetchAll(ctx, g.Group)
 	if err != nil {
-		out.ErrorCode = h.storeErrorCode(ctx, keyOffsetFetch, g.Group, err)
+		out.ErrorCode = h.storeErrorCode(ctx, c, keyOffsetFetch, g.Group, err)
 		return
 	}
 	out.Topics = []kmsg.OffsetFetchResponseGroupTopic{}
