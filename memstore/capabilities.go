@@ -2,14 +2,43 @@ package memstore
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
 )
 
 var (
-	_ offsetstore.Expirer  = (*Store)(nil)
-	_ offsetstore.Inserter = (*Store)(nil)
+	_ offsetstore.Expirer     = (*Store)(nil)
+	_ offsetstore.Inserter    = (*Store)(nil)
+	_ offsetstore.FetchIntoer = (*Store)(nil)
 )
+
+// FetchInto implements offsetstore.FetchIntoer: Fetch into the caller's slices, under the
+// group's read lock, allocating nothing.
+func (s *Store) FetchInto(ctx context.Context, group string, partitions []offsetstore.TopicPartition, dst []offsetstore.Offset, found []bool) error {
+	const op = "FetchInto"
+	if err := s.check(ctx, op, group); err != nil {
+		return err
+	}
+	if len(dst) < len(partitions) || len(found) < len(partitions) {
+		return &offsetstore.Error{Op: op, Group: group, Err: fmt.Errorf("%w: FetchInto of %d partitions into %d offsets and %d found flags",
+			offsetstore.ErrInvalid, len(partitions), len(dst), len(found))}
+	}
+	if err := offsetstore.ValidatePartitions(partitions); err != nil {
+		return &offsetstore.Error{Op: op, Group: group, Err: err}
+	}
+	sh := s.shard(group)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if s.closed.Load() {
+		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	g := sh.groups[group]
+	for i, tp := range partitions {
+		dst[i], found[i] = g[tp]
+	}
+	return nil
+}
 
 // ExpireOffsets implements offsetstore.Expirer: under the group's lock it deletes every offset
 // for which expired returns true and returns them. A group left with no offsets is removed.

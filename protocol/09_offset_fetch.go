@@ -136,7 +136,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 	}
 
 	// 2. Explicit topics: id resolution and topic ACL. Partitions left with code 0 are looked up.
-	var lookup []offsetstore.TopicPartition
+	var fs *fetchScratch
 	if g.Topics != nil {
 		out.Topics = make([]kmsg.OffsetFetchResponseGroupTopic, len(g.Topics))
 		total := 0
@@ -144,19 +144,8 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 			total += len(g.Topics[i].Partitions)
 		}
 		parts := make([]kmsg.OffsetFetchResponseGroupTopicPartition, total)
-		lp, _ := h.lookups.Get().(*[]offsetstore.TopicPartition)
-		if lp == nil || cap(*lp) < total {
-			lp = &[]offsetstore.TopicPartition{}
-			*lp = make([]offsetstore.TopicPartition, 0, total)
-		}
-		lookup = (*lp)[:0]
-		defer func() {
-			if cap(lookup) <= maxPooledBatch {
-				clear(lookup)
-				*lp = lookup[:0]
-				h.lookups.Put(lp)
-			}
-		}()
+		fs = h.getFetchScratch(total)
+		defer h.putFetchScratch(fs)
 		for i := range g.Topics {
 			t := &g.Topics[i]
 			rt := &out.Topics[i]
@@ -177,7 +166,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 				rp := &rt.Partitions[j]
 				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p, -1, -1, empty, code
 				if code == 0 && p >= 0 { // no partition is negative: nothing to look up
-					lookup = append(lookup, offsetstore.TopicPartition{Topic: rt.Topic, Partition: p})
+					fs.lookup = append(fs.lookup, offsetstore.TopicPartition{Topic: rt.Topic, Partition: p})
 				}
 			}
 		}
@@ -193,47 +182,49 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 		return
 	}
 
-	// 4. The store.
+	// 4. The store: one FetchInto (or Fetch) of the partitions that passed, whose results come
+	// back in the order they were looked up, which is the order of the response.
 	if g.Topics != nil {
-		if len(lookup) == 0 {
+		n := len(fs.lookup)
+		if n == 0 {
 			return
 		}
-		m, err := h.store.Fetch(ctx, g.Group, lookup)
-		if err != nil {
+		fs.dst, fs.found = fs.dst[:n], fs.found[:n]
+		if err := offsetstore.FetchInto(ctx, h.store, g.Group, fs.lookup, fs.dst, fs.found); err != nil {
 			out.ErrorCode, out.Topics = h.storeErrorCode(ctx, c, keyOffsetFetch, g.Group, err), nil
 			return
 		}
-		if len(m) == 0 {
-			return
-		}
-		if len(m)*len(lookup) <= smallFetch {
-			// Small fetches: scanning the answer for each stored offset is cheaper than
-			// hashing every requested partition again.
-			for tp, o := range m {
-				for i := range out.Topics {
-					rt := &out.Topics[i]
-					if rt.Topic != tp.Topic {
-						continue
-					}
-					for j := range rt.Partitions {
-						if rp := &rt.Partitions[j]; rp.Partition == tp.Partition && rp.ErrorCode == 0 {
-							setFetched(v, rp, o, empty)
-						}
-					}
-				}
+		// One allocation holds every non-empty metadata string of the answer.
+		withMeta := 0
+		for i := range n {
+			if fs.found[i] && fs.dst[i].Metadata != "" {
+				withMeta++
 			}
-			return
 		}
+		var mds []string
+		if withMeta > 0 {
+			mds = make([]string, 0, withMeta)
+		}
+		k := 0
 		for i := range out.Topics {
 			rt := &out.Topics[i]
 			for j := range rt.Partitions {
 				rp := &rt.Partitions[j]
-				if rp.ErrorCode != 0 {
+				if rp.ErrorCode != 0 || rp.Partition < 0 {
 					continue
 				}
-				if o, ok := m[offsetstore.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
-					setFetched(v, rp, o, empty)
+				if fs.found[k] {
+					o := &fs.dst[k]
+					rp.Offset = o.Offset
+					if v >= 5 {
+						rp.LeaderEpoch = o.LeaderEpoch
+					}
+					if o.Metadata != "" {
+						mds = append(mds, o.Metadata)
+						rp.Metadata = &mds[len(mds)-1]
+					}
 				}
+				k++
 			}
 		}
 		return
@@ -276,8 +267,37 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 	}
 }
 
-// smallFetch bounds len(stored) * len(requested) for the scanning lookup of a fetch.
-const smallFetch = 256
+// fetchScratch is the per-request working memory of an explicit-topics fetch: the partitions
+// looked up and the store's answers, index by index.
+type fetchScratch struct {
+	lookup []offsetstore.TopicPartition
+	dst    []offsetstore.Offset
+	found  []bool
+}
+
+// getFetchScratch returns a recycled fetchScratch with room for n partitions and no lookups.
+func (h *Handler) getFetchScratch(n int) *fetchScratch {
+	fs, _ := h.lookups.Get().(*fetchScratch)
+	if fs == nil || cap(fs.lookup) < n {
+		fs = &fetchScratch{
+			lookup: make([]offsetstore.TopicPartition, 0, n),
+			dst:    make([]offsetstore.Offset, n),
+			found:  make([]bool, n),
+		}
+	}
+	return fs
+}
+
+// putFetchScratch recycles fs unless it is large, first dropping the strings it refers to.
+func (h *Handler) putFetchScratch(fs *fetchScratch) {
+	if cap(fs.lookup) > maxPooledBatch {
+		return
+	}
+	clear(fs.lookup[:cap(fs.lookup)])
+	clear(fs.dst[:cap(fs.dst)])
+	fs.lookup, fs.dst, fs.found = fs.lookup[:0], fs.dst[:cap(fs.dst)], fs.found[:cap(fs.found)]
+	h.lookups.Put(fs)
+}
 
 // setFetched fills a response partition at version v from a stored offset. The leader epoch
 // exists in responses from v5; before that it stays -1. Empty metadata points to the

@@ -80,9 +80,9 @@ type Handler struct {
 	obs          Observer
 	maxIDVersion int16 // highest OffsetCommit / OffsetFetch version served
 
-	// batches and lookups recycle the maps of small commit batches and the partition lists of
-	// small fetches: a Store copies what it is given (the offsetstore contract), so they are
-	// free again once the Store call returns.
+	// batches and lookups recycle the maps of small commit batches and the working memory of
+	// small fetches: a Store copies what it is given and keeps nothing of a FetchInto's slices
+	// (the offsetstore contract), so they are free again once the Store call returns.
 	batches sync.Pool
 	lookups sync.Pool
 	scratch sync.Pool // *[]byte encoding buffers for HandleBody

@@ -35,6 +35,7 @@ var rules = []rule{
 	{name: "Concurrency", doc: "32 goroutines mixing Commit, Fetch, FetchAll, Delete, DeleteGroup and ListGroups get no errors, every offset read is whole and one that a writer wrote to that partition, each writer reads its own writes, and the final state is one the writers produced", check: checkConcurrency},
 	{name: "Expirer", doc: "a store that implements offsetstore.Expirer shows its predicate every offset of the group, deletes and returns exactly those it chose, leaves other groups alone, never deletes a commit that raced with the predicate, and honours contexts and Close", check: checkExpirer},
 	{name: "Inserter", doc: "a store that implements offsetstore.Inserter stores through CommitIfAbsent only partitions with nothing stored, leaves stored ones unchanged, rejects negative partitions, and honours contexts and Close", check: checkInserter},
+	{name: "FetchIntoer", doc: "a store that implements offsetstore.FetchIntoer answers FetchInto exactly as Fetch, index by index (stored, absent and repeated partitions, a group never used), sets every element of dst and found it answers and no other, keeps neither slice, rejects negative partitions and short slices with ErrInvalid, and honours contexts and Close", check: checkFetchIntoer},
 	{name: "Durability", doc: "a durable store returns, after Close and a new Open, exactly what it acknowledged before (offsets, deletions, listed groups), twice over; any store can be opened again after Close", check: checkDurability},
 }
 

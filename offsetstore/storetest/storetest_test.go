@@ -558,6 +558,26 @@ func (s overwriter) CommitIfAbsent(ctx context.Context, g string, m offsets) err
 	return s.Store.Commit(ctx, g, m)
 }
 
+// staleFlags is a FetchIntoer that writes only the partitions it finds, leaving whatever the
+// caller's slices held for the others, the way a loop over a group's stored offsets does.
+type staleFlags struct{ *memstore.Store }
+
+func (s staleFlags) FetchInto(ctx context.Context, g string, req []tp, dst []offsetstore.Offset, found []bool) error {
+	if len(dst) < len(req) || len(found) < len(req) {
+		return &offsetstore.Error{Op: "FetchInto", Group: g, Err: offsetstore.ErrInvalid}
+	}
+	m, err := s.Store.Fetch(ctx, g, req)
+	if err != nil {
+		return err
+	}
+	for i, p := range req {
+		if o, ok := m[p]; ok {
+			dst[i], found[i] = o, true
+		}
+	}
+	return nil
+}
+
 var broken = []struct {
 	name     string
 	caughtBy string   // the rule that must report it
@@ -566,6 +586,7 @@ var broken = []struct {
 }{
 	{"expires offsets its predicate kept", "Expirer", []string{"Expirer"}, fresh(func(s offsetstore.Store) offsetstore.Store { return expireAll{s.(*memstore.Store)} })},
 	{"CommitIfAbsent overwrites stored offsets", "Inserter", []string{"Inserter"}, fresh(func(s offsetstore.Store) offsetstore.Store { return overwriter{s.(*memstore.Store)} })},
+	{"FetchInto leaves absent partitions as the caller's slices had them", "FetchIntoer", []string{"FetchIntoer"}, fresh(func(s offsetstore.Store) offsetstore.Store { return staleFlags{s.(*memstore.Store)} })},
 	{"returns -1 for a missing partition", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store { return sentinel{s} })},
 	{"returns a nil map for an empty group", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store { return nilMaps{s} })},
 	{"lists every group ever committed to", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store {
