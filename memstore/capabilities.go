@@ -8,10 +8,45 @@ import (
 )
 
 var (
-	_ offsetstore.Expirer     = (*Store)(nil)
-	_ offsetstore.Inserter    = (*Store)(nil)
-	_ offsetstore.FetchIntoer = (*Store)(nil)
+	_ offsetstore.Expirer        = (*Store)(nil)
+	_ offsetstore.Inserter       = (*Store)(nil)
+	_ offsetstore.FetchIntoer    = (*Store)(nil)
+	_ offsetstore.SliceCommitter = (*Store)(nil)
 )
+
+// CommitSlice implements offsetstore.SliceCommitter: Commit from the caller's slices, under the
+// group's lock, without a map in between.
+func (s *Store) CommitSlice(ctx context.Context, group string, partitions []offsetstore.TopicPartition, offsets []offsetstore.Offset) error {
+	const op = "CommitSlice"
+	if err := s.check(ctx, op, group); err != nil {
+		return err
+	}
+	if len(partitions) != len(offsets) {
+		return &offsetstore.Error{Op: op, Group: group, Err: fmt.Errorf("%w: CommitSlice of %d partitions with %d offsets",
+			offsetstore.ErrInvalid, len(partitions), len(offsets))}
+	}
+	if err := offsetstore.ValidatePartitions(partitions); err != nil {
+		return &offsetstore.Error{Op: op, Group: group, Err: err}
+	}
+	if len(partitions) == 0 {
+		return nil
+	}
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	g := sh.groups[group]
+	if g == nil {
+		g = make(map[offsetstore.TopicPartition]offsetstore.Offset, len(partitions))
+		sh.groups[group] = g
+	}
+	for i, tp := range partitions {
+		g[tp] = offsetstore.Normalize(offsets[i])
+	}
+	return nil
+}
 
 // FetchInto implements offsetstore.FetchIntoer: Fetch into the caller's slices, under the
 // group's read lock, allocating nothing.

@@ -60,10 +60,11 @@ type Store struct {
 }
 
 var (
-	_ offsetstore.Store       = (*Store)(nil)
-	_ offsetstore.Expirer     = (*Store)(nil)
-	_ offsetstore.Inserter    = (*Store)(nil)
-	_ offsetstore.FetchIntoer = (*Store)(nil)
+	_ offsetstore.Store          = (*Store)(nil)
+	_ offsetstore.Expirer        = (*Store)(nil)
+	_ offsetstore.Inserter       = (*Store)(nil)
+	_ offsetstore.FetchIntoer    = (*Store)(nil)
+	_ offsetstore.SliceCommitter = (*Store)(nil)
 )
 
 // New returns a Store that serves from primary and falls back to legacy.
@@ -101,6 +102,20 @@ func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstor
 		defer mu.Unlock()
 	}
 	return s.primary.Commit(ctx, group, offsets)
+}
+
+// CommitSlice implements offsetstore.SliceCommitter: Commit from slices, through the primary's
+// own CommitSlice when it has one.
+func (s *Store) CommitSlice(ctx context.Context, group string, partitions []offsetstore.TopicPartition, offsets []offsetstore.Offset) error {
+	if err := s.check(ctx, "CommitSlice", group); err != nil {
+		return err
+	}
+	if s.ins == nil {
+		mu := s.lock(group)
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	return offsetstore.CommitSlice(ctx, s.primary, group, partitions, offsets)
 }
 
 // Fetch reads the primary store, then the legacy store for what the primary lacks, copying

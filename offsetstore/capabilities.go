@@ -81,3 +81,41 @@ func FetchInto(ctx context.Context, s Store, group string, partitions []TopicPar
 	}
 	return nil
 }
+
+// SliceCommitter is the capability a hot write path needs: Commit from slices the caller owns,
+// so that a request's batch need not be built as a map first.
+//
+// CommitSlice stores offsets[i] for partitions[i], for every i, exactly as Commit stores the
+// map that assigning them in order builds: a partition named twice gets the later offset, and
+// the same rules (ErrInvalid for a negative partition before anything is stored, any subset
+// on failure, contexts, Close) apply. partitions and offsets must have the same length, else
+// CommitSlice returns an error matching ErrInvalid and stores nothing. It keeps neither slice
+// after it returns.
+//
+// Fallback: without a SliceCommitter, or when CommitSlice returns an error matching
+// errors.ErrUnsupported, a caller builds the map and uses Commit; the helper function
+// CommitSlice does exactly that.
+type SliceCommitter interface {
+	CommitSlice(ctx context.Context, group string, partitions []TopicPartition, offsets []Offset) error
+}
+
+// CommitSlice stores offsets[i] for partitions[i] as SliceCommitter.CommitSlice documents,
+// through s's CommitSlice when s implements SliceCommitter (and does not answer
+// errors.ErrUnsupported), and through s.Commit otherwise.
+func CommitSlice(ctx context.Context, s Store, group string, partitions []TopicPartition, offsets []Offset) error {
+	if sc, ok := s.(SliceCommitter); ok {
+		err := sc.CommitSlice(ctx, group, partitions, offsets)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+	}
+	if len(partitions) != len(offsets) {
+		return &Error{Op: "CommitSlice", Group: group, Err: fmt.Errorf("%w: CommitSlice of %d partitions with %d offsets",
+			ErrInvalid, len(partitions), len(offsets))}
+	}
+	m := make(map[TopicPartition]Offset, len(partitions))
+	for i, tp := range partitions {
+		m[tp] = offsets[i]
+	}
+	return s.Commit(ctx, group, m)
+}

@@ -101,3 +101,75 @@ func TestFetchInto(t *testing.T) {
 		})
 	}
 }
+
+// commitOnly records the map its Commit is given.
+type commitOnly struct {
+	offsetstore.Store
+	got map[offsetstore.TopicPartition]offsetstore.Offset
+}
+
+func (s *commitOnly) Commit(_ context.Context, _ string, m map[offsetstore.TopicPartition]offsetstore.Offset) error {
+	s.got = m
+	return nil
+}
+
+// slicer implements SliceCommitter by recording its arguments, or failing with err.
+type slicer struct {
+	commitOnly
+	err   error
+	calls int
+}
+
+func (s *slicer) CommitSlice(_ context.Context, _ string, ps []offsetstore.TopicPartition, os []offsetstore.Offset) error {
+	s.calls++
+	return s.err
+}
+
+func TestCommitSlice(t *testing.T) {
+	ctx := context.Background()
+	tp := func(p int32) offsetstore.TopicPartition { return offsetstore.TopicPartition{Topic: "t", Partition: p} }
+	ps := []offsetstore.TopicPartition{tp(0), tp(1), tp(0)}
+	os := []offsetstore.Offset{{Offset: 1}, {Offset: 2}, {Offset: 3}}
+	asMap := map[offsetstore.TopicPartition]offsetstore.Offset{tp(0): {Offset: 3}, tp(1): {Offset: 2}}
+	boom := errors.New("boom")
+	for _, c := range []struct {
+		name      string
+		store     offsetstore.Store
+		offs      []offsetstore.Offset
+		wantMap   map[offsetstore.TopicPartition]offsetstore.Offset // what Commit got; nil: not called
+		wantCalls int
+		wantErr   error
+	}{
+		{"no capability: Commit of the map, the later wins", &commitOnly{}, os, asMap, 0, nil},
+		{"capability", &slicer{}, os, nil, 1, nil},
+		{"capability unsupported: Commit", &slicer{err: errors.ErrUnsupported}, os, asMap, 1, nil},
+		{"capability error passes through", &slicer{err: boom}, os, nil, 1, boom},
+		{"lengths differ", &commitOnly{}, os[:2], nil, 0, offsetstore.ErrInvalid},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := offsetstore.CommitSlice(ctx, c.store, "g", ps, c.offs)
+			if !errors.Is(err, c.wantErr) || (c.wantErr == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, c.wantErr)
+			}
+			var got map[offsetstore.TopicPartition]offsetstore.Offset
+			calls := 0
+			switch s := c.store.(type) {
+			case *commitOnly:
+				got = s.got
+			case *slicer:
+				got, calls = s.got, s.calls
+			}
+			if calls != c.wantCalls {
+				t.Errorf("CommitSlice called %d times, want %d", calls, c.wantCalls)
+			}
+			if len(got) != len(c.wantMap) || (c.wantMap == nil) != (got == nil) {
+				t.Fatalf("Commit got %v, want %v", got, c.wantMap)
+			}
+			for k, v := range c.wantMap {
+				if got[k] != v {
+					t.Errorf("Commit got %v for %v, want %v", got[k], k, v)
+				}
+			}
+		})
+	}
+}

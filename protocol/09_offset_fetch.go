@@ -13,6 +13,7 @@ package protocol
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -46,16 +47,17 @@ import (
 // transactional offsets, so no partition is ever UNSTABLE_OFFSET_COMMIT.
 func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetchResponse, error) {
 	if h.obs == nil {
-		return h.offsetFetch(ctx, req, nil)
+		return h.offsetFetch(ctx, req, nil, nil)
 	}
 	start := time.Now()
 	var c call
-	resp, err := h.offsetFetch(ctx, req, &c)
+	resp, err := h.offsetFetch(ctx, req, &c, nil)
 	h.observe(ctx, keyOffsetFetch, versionOf(req), start, resp, &c, err)
 	return resp, err
 }
 
-func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest, c *call) (*kmsg.OffsetFetchResponse, error) {
+// offsetFetch is OffsetFetch building its response in m (a fresh one when m is nil).
+func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest, c *call, m *fetchMem) (*kmsg.OffsetFetchResponse, error) {
 	if req == nil {
 		return nil, fmt.Errorf("%w: nil OffsetFetch request", ErrMalformed)
 	}
@@ -63,56 +65,85 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 	if !h.serves(keyOffsetFetch, v) {
 		return nil, unsupported(keyOffsetFetch, v)
 	}
-	resp := kmsg.NewPtrOffsetFetchResponse()
+	if m == nil {
+		m = new(fetchMem)
+	}
+	resp := &m.resp
+	resp.Default()
 	resp.Version = v
-	// The "" that the Metadata of every partition answered without metadata points to. Callers
-	// that modify a response's metadata strings in place should replace the pointer instead.
-	empty := new(string)
+	// m.empty is the "" that the Metadata of every partition answered without metadata points
+	// to. Callers that modify a response's metadata strings in place should replace the
+	// pointer instead.
 
 	if v >= 8 {
-		resp.Groups = make([]kmsg.OffsetFetchResponseGroup, len(req.Groups))
+		nt, np := 0, 0
 		for i := range req.Groups {
-			h.fetchGroup(ctx, c, v, &req.Groups[i], &resp.Groups[i], empty)
+			g := &req.Groups[i]
+			nt += len(g.Topics)
+			for j := range g.Topics {
+				np += len(g.Topics[j].Partitions)
+			}
+		}
+		m.groups.reset(len(req.Groups))
+		m.topics.reset(nt)
+		m.parts.reset(np)
+		resp.Groups = m.groups.take(len(req.Groups))
+		for i := range req.Groups {
+			h.fetchGroup(ctx, c, v, &req.Groups[i], &resp.Groups[i], m)
 		}
 		return resp, nil
 	}
 
 	// v0-v7: one group, handled in the v8 form and folded back.
-	g := kmsg.NewOffsetFetchRequestGroup()
+	g := &m.reqGroup
+	*g = kmsg.NewOffsetFetchRequestGroup()
 	g.Group = req.Group
+	np := 0
 	if req.Topics != nil || v < 2 { // null topics mean "all" only from v2
-		g.Topics = make([]kmsg.OffsetFetchRequestGroupTopic, len(req.Topics))
+		m.reqTopics.reset(len(req.Topics))
+		g.Topics = m.reqTopics.take(len(req.Topics))
 		for i := range req.Topics {
 			g.Topics[i].Topic = req.Topics[i].Topic
 			g.Topics[i].Partitions = req.Topics[i].Partitions
+			np += len(req.Topics[i].Partitions)
 		}
 	}
-	var out kmsg.OffsetFetchResponseGroup
-	h.fetchGroup(ctx, c, v, &g, &out, empty)
+	m.topics.reset(len(req.Topics))
+	m.parts.reset(np)
+	out := &m.group
+	h.fetchGroup(ctx, c, v, g, out, m)
 	switch {
 	case out.ErrorCode != 0 && v >= 2:
 		resp.ErrorCode = out.ErrorCode
 		resp.Topics = []kmsg.OffsetFetchResponseTopic{}
 	case out.ErrorCode != 0:
 		// v0-v1 carry no group error: echo every requested partition with it.
-		resp.Topics = make([]kmsg.OffsetFetchResponseTopic, len(req.Topics))
+		m.otopics.reset(len(req.Topics))
+		m.oparts.reset(np)
+		resp.Topics = m.otopics.take(len(req.Topics))
 		for i := range req.Topics {
 			t := &req.Topics[i]
 			rt := &resp.Topics[i]
 			rt.Topic = t.Topic
-			rt.Partitions = make([]kmsg.OffsetFetchResponseTopicPartition, len(t.Partitions))
+			rt.Partitions = m.oparts.take(len(t.Partitions))
 			for j, p := range t.Partitions {
 				rp := &rt.Partitions[j]
-				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p, -1, -1, empty, out.ErrorCode
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p, -1, -1, &m.empty, out.ErrorCode
 			}
 		}
 	default:
-		resp.Topics = make([]kmsg.OffsetFetchResponseTopic, len(out.Topics))
+		np = 0
+		for i := range out.Topics {
+			np += len(out.Topics[i].Partitions)
+		}
+		m.otopics.reset(len(out.Topics))
+		m.oparts.reset(np)
+		resp.Topics = m.otopics.take(len(out.Topics))
 		for i := range out.Topics {
 			ot := &out.Topics[i]
 			rt := &resp.Topics[i]
 			rt.Topic = ot.Topic
-			rt.Partitions = make([]kmsg.OffsetFetchResponseTopicPartition, len(ot.Partitions))
+			rt.Partitions = m.oparts.take(len(ot.Partitions))
 			for j := range ot.Partitions {
 				op := &ot.Partitions[j]
 				rt.Partitions[j] = kmsg.OffsetFetchResponseTopicPartition{
@@ -125,8 +156,9 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 	return resp, nil
 }
 
-// fetchGroup answers one group of an OffsetFetch at version v into out.
-func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.OffsetFetchRequestGroup, out *kmsg.OffsetFetchResponseGroup, empty *string) {
+// fetchGroup answers one group of an OffsetFetch at version v into out, with the memory of m.
+func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.OffsetFetchRequestGroup, out *kmsg.OffsetFetchResponseGroup, m *fetchMem) {
+	empty := &m.empty
 	out.Group = g.Group
 
 	// 1. Group ACL.
@@ -138,12 +170,12 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 	// 2. Explicit topics: id resolution and topic ACL. Partitions left with code 0 are looked up.
 	var fs *fetchScratch
 	if g.Topics != nil {
-		out.Topics = make([]kmsg.OffsetFetchResponseGroupTopic, len(g.Topics))
+		out.Topics = m.topics.take(len(g.Topics))
 		total := 0
 		for i := range g.Topics {
 			total += len(g.Topics[i].Partitions)
 		}
-		parts := make([]kmsg.OffsetFetchResponseGroupTopicPartition, total)
+		parts := m.parts.take(total)
 		fs = h.getFetchScratch(total)
 		defer h.putFetchScratch(fs)
 		for i := range g.Topics {
@@ -190,7 +222,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 			return
 		}
 		fs.dst, fs.found = fs.dst[:n], fs.found[:n]
-		if err := offsetstore.FetchInto(ctx, h.store, g.Group, fs.lookup, fs.dst, fs.found); err != nil {
+		if err := h.fetchInto(ctx, g.Group, fs); err != nil {
 			out.ErrorCode, out.Topics = h.storeErrorCode(ctx, c, keyOffsetFetch, g.Group, err), nil
 			return
 		}
@@ -201,10 +233,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 				withMeta++
 			}
 		}
-		var mds []string
-		if withMeta > 0 {
-			mds = make([]string, 0, withMeta)
-		}
+		mds := m.mds.take(withMeta)[:0]
 		k := 0
 		for i := range out.Topics {
 			rt := &out.Topics[i]
@@ -230,7 +259,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 		return
 	}
 
-	m, err := h.store.FetchAll(ctx, g.Group)
+	all, err := h.store.FetchAll(ctx, g.Group)
 	if err != nil {
 		out.ErrorCode = h.storeErrorCode(ctx, c, keyOffsetFetch, g.Group, err)
 		return
@@ -238,7 +267,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 	out.Topics = []kmsg.OffsetFetchResponseGroupTopic{}
 	skip := ""
 	skipping := false
-	for _, tp := range offsetstore.SortedPartitions(m) {
+	for _, tp := range offsetstore.SortedPartitions(all) {
 		if skipping && tp.Topic == skip {
 			continue
 		}
@@ -262,9 +291,28 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 		rt := &out.Topics[len(out.Topics)-1]
 		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		rp.Partition = tp.Partition
-		setFetched(v, &rp, m[tp], empty)
+		setFetched(v, &rp, all[tp], empty)
 		rt.Partitions = append(rt.Partitions, rp)
 	}
+}
+
+// fetchInto looks fs.lookup up into fs.dst and fs.found: FetchInto when the store has it,
+// else Fetch.
+func (h *Handler) fetchInto(ctx context.Context, group string, fs *fetchScratch) error {
+	if h.intoer != nil {
+		err := h.intoer.FetchInto(ctx, group, fs.lookup, fs.dst, fs.found)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+	}
+	m, err := h.store.Fetch(ctx, group, fs.lookup)
+	if err != nil {
+		return err
+	}
+	for i, tp := range fs.lookup {
+		fs.dst[i], fs.found[i] = m[tp]
+	}
+	return nil
 }
 
 // fetchScratch is the per-request working memory of an explicit-topics fetch: the partitions

@@ -69,6 +69,8 @@ type Options struct {
 // is an error code in the response.
 type Handler struct {
 	store        offsetstore.Store
+	intoer       offsetstore.FetchIntoer    // store's FetchInto, nil without one
+	slicer       offsetstore.SliceCommitter // store's CommitSlice, nil without one
 	groups       GroupValidator
 	auth         Authorizer
 	topics       TopicChecker
@@ -80,19 +82,23 @@ type Handler struct {
 	obs          Observer
 	maxIDVersion int16 // highest OffsetCommit / OffsetFetch version served
 
-	// batches and lookups recycle the maps of small commit batches and the working memory of
+	// batches and lookups recycle the working memory of small commit batches and of
 	// small fetches: a Store copies what it is given and keeps nothing of a FetchInto's slices
 	// (the offsetstore contract), so they are free again once the Store call returns.
 	batches sync.Pool
 	lookups sync.Pool
 	scratch sync.Pool // *[]byte encoding buffers for HandleBody
 	counts  sync.Pool // *[]ErrorCount for the Observer
+
+	// fetchMems and commitMems recycle HandleBody's response memory (see mem.go).
+	fetchMems  sync.Pool
+	commitMems sync.Pool
 }
 
 // maxScratch is the largest HandleBody encoding buffer that is recycled.
 const maxScratch = 64 << 10
 
-// maxPooledBatch is the largest commit batch whose map is recycled.
+// maxPooledBatch is the largest commit batch or fetch lookup whose working memory is recycled.
 const maxPooledBatch = 64
 
 // New returns a Handler that stores offsets in store, configured by opts.
@@ -110,6 +116,8 @@ func New(store offsetstore.Store, opts Options) *Handler {
 		obs:          opts.Observer,
 		maxIDVersion: 9,
 	}
+	h.intoer, _ = store.(offsetstore.FetchIntoer)
+	h.slicer, _ = store.(offsetstore.SliceCommitter)
 	if h.maxMeta == 0 {
 		h.maxMeta = DefaultMaxMetadataBytes
 	}
@@ -176,9 +184,9 @@ func (h *Handler) Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 func (h *Handler) handle(ctx context.Context, req kmsg.Request, c *call) (kmsg.Response, error) {
 	switch r := req.(type) {
 	case *kmsg.OffsetCommitRequest:
-		return nilIfErr(h.offsetCommit(ctx, r, c))
+		return nilIfErr(h.offsetCommit(ctx, r, c, nil))
 	case *kmsg.OffsetFetchRequest:
-		return nilIfErr(h.offsetFetch(ctx, r, c))
+		return nilIfErr(h.offsetFetch(ctx, r, c, nil))
 	case *kmsg.OffsetDeleteRequest:
 		return nilIfErr(h.offsetDelete(ctx, r, c))
 	case nil:
@@ -219,19 +227,35 @@ func (h *Handler) Request(ctx context.Context, req kmsg.Request) (kmsg.Response,
 // version the Handler does not serve gives an error matching ErrUnsupported, checked before any
 // decoding; bytes that do not decode give an error matching ErrMalformed.
 func (h *Handler) HandleBody(ctx context.Context, key, version int16, body []byte) ([]byte, error) {
-	if h.obs == nil {
-		out, _, err := h.handleBody(ctx, key, version, body, nil)
-		return out, err
+	var start time.Time
+	var c *call
+	if h.obs != nil {
+		start = time.Now()
+		c = new(call)
 	}
-	start := time.Now()
-	var c call
-	out, resp, err := h.handleBody(ctx, key, version, body, &c)
-	h.observe(ctx, key, version, start, resp, &c, err)
+	var mem bodyMem
+	out, resp, err := h.handleBody(ctx, key, version, body, c, &mem)
+	if h.obs != nil {
+		h.observe(ctx, key, version, start, resp, c, err)
+	}
+	if mem.fetch != nil {
+		h.putFetchMem(mem.fetch)
+	}
+	if mem.commit != nil {
+		h.putCommitMem(mem.commit)
+	}
 	return out, err
 }
 
-// handleBody is HandleBody, also returning the response it encoded.
-func (h *Handler) handleBody(ctx context.Context, key, version int16, body []byte, c *call) ([]byte, kmsg.Response, error) {
+// bodyMem is the recycled response memory a handleBody call used, to give back once the
+// response is encoded and observed.
+type bodyMem struct {
+	fetch  *fetchMem
+	commit *commitMem
+}
+
+// handleBody is HandleBody, also returning the response it encoded, whose memory is mem's.
+func (h *Handler) handleBody(ctx context.Context, key, version int16, body []byte, c *call, mem *bodyMem) ([]byte, kmsg.Response, error) {
 	if !h.serves(key, version) {
 		return nil, nil, unsupported(key, version)
 	}
@@ -243,13 +267,15 @@ func (h *Handler) handleBody(ctx context.Context, key, version int16, body []byt
 		if err := req.ReadFrom(body); err != nil {
 			return nil, nil, malformed(key, version, err)
 		}
-		resp, err = nilIfErr(h.offsetCommit(ctx, &req, c))
+		mem.commit = h.getCommitMem()
+		resp, err = nilIfErr(h.offsetCommit(ctx, &req, c, mem.commit))
 	case keyOffsetFetch:
 		req := kmsg.OffsetFetchRequest{Version: version}
 		if err := req.ReadFrom(body); err != nil {
 			return nil, nil, malformed(key, version, err)
 		}
-		resp, err = nilIfErr(h.offsetFetch(ctx, &req, c))
+		mem.fetch = h.getFetchMem()
+		resp, err = nilIfErr(h.offsetFetch(ctx, &req, c, mem.fetch))
 	default: // keyOffsetDelete, per serves
 		req := kmsg.OffsetDeleteRequest{Version: version}
 		if err := req.ReadFrom(body); err != nil {

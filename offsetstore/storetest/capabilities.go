@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
 )
@@ -267,4 +268,61 @@ func checkFetchIntoer(ctx context.Context, c *checker, h Harness) {
 	checkDoneAndClosed(ctx, c, s, "FetchInto", func(ctx context.Context) error {
 		return fi.FetchInto(ctx, "g", probe, make([]offsetstore.Offset, 1), make([]bool, 1))
 	}, func() bool { return true })
+}
+
+func checkSliceCommitter(ctx context.Context, c *checker, h Harness) {
+	s, ok := c.open(ctx, h)
+	if !ok {
+		return
+	}
+	sc, ok := s.(offsetstore.SliceCommitter)
+	if !ok {
+		return
+	}
+	err := sc.CommitSlice(ctx, "g", nil, nil)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return
+	}
+	if !c.ok(err, `CommitSlice(group "g") of nothing`) {
+		return
+	}
+	if gs, ok := c.listGroups(ctx, s); ok {
+		c.sameGroups(`ListGroups after CommitSlice of nothing`, gs, nil, nil)
+	}
+	tps := []tp{part("t", 0), part("t", 1), part("u", 0), part("t", 0), part("", 7)}
+	offs := []offsetstore.Offset{
+		{Offset: 1, LeaderEpoch: -1, Metadata: "first", CommitTime: ms(1)},
+		{Offset: math.MaxInt64, LeaderEpoch: 7, Metadata: "métadonnées", CommitTime: ms(2), ExpireTime: ms(3)},
+		{Offset: -5, LeaderEpoch: 0, Metadata: strings.Repeat("m", 4096)},
+		{Offset: 2, LeaderEpoch: 3, Metadata: "second", CommitTime: base.Add(1500 * time.Microsecond)},
+		{Offset: 0, LeaderEpoch: -1},
+	}
+	want := offsets{}
+	for i, p := range tps {
+		want[p] = offs[i]
+	}
+	if !c.ok(sc.CommitSlice(ctx, "g", tps, offs), `CommitSlice(group "g", %d partitions)`, len(tps)) {
+		return
+	}
+	// Neither slice is kept: changing them afterwards changes nothing stored.
+	tps[1], offs[2] = part("t", 99), offsetstore.Offset{Offset: 12345, Metadata: "changed"}
+	if m, ok := c.fetchAll(ctx, s, "g"); ok {
+		c.same(`FetchAll(group "g") after CommitSlice, and after the caller changed its slices`, m, want)
+	}
+
+	if err := sc.CommitSlice(ctx, "g", []tp{part("t", 5), part("t", -1)}, make([]offsetstore.Offset, 2)); !errors.Is(err, offsetstore.ErrInvalid) {
+		c.errorf(`CommitSlice of a negative partition = %v; want ErrInvalid`, err)
+	}
+	if err := sc.CommitSlice(ctx, "g", []tp{part("t", 6), part("t", 7)}, make([]offsetstore.Offset, 1)); !errors.Is(err, offsetstore.ErrInvalid) {
+		c.errorf(`CommitSlice of 2 partitions with 1 offset = %v; want ErrInvalid`, err)
+	}
+	if m, ok := c.fetchAll(ctx, s, "g"); ok {
+		c.same(`FetchAll(group "g") after CommitSlice calls that must fail`, m, want)
+	}
+	checkDoneAndClosed(ctx, c, s, "CommitSlice", func(ctx context.Context) error {
+		return sc.CommitSlice(ctx, "h", []tp{part("t", 0)}, []offsetstore.Offset{{Offset: 1}})
+	}, func() bool {
+		m, ok := c.fetchAll(ctx, s, "h")
+		return ok && len(m) == 0
+	})
 }
