@@ -39,11 +39,12 @@ func (s *Store) CommitSlice(ctx context.Context, group string, partitions []offs
 	}
 	g := sh.groups[group]
 	if g == nil {
-		g = make(map[offsetstore.TopicPartition]offsetstore.Offset, len(partitions))
+		g = newGroup()
 		sh.groups[group] = g
 	}
+	w := writer{g: g}
 	for i, tp := range partitions {
-		g[tp] = offsetstore.Normalize(offsets[i])
+		w.set(tp, offsets[i], false)
 	}
 	return nil
 }
@@ -68,9 +69,15 @@ func (s *Store) FetchInto(ctx context.Context, group string, partitions []offset
 	if s.closed.Load() {
 		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
 	}
-	g := sh.groups[group]
+	c := cursor{g: sh.groups[group]}
 	for i, tp := range partitions {
-		dst[i], found[i] = g[tp]
+		e, ok := c.get(tp)
+		if ok {
+			dst[i] = e.toOffset()
+		} else {
+			dst[i] = offsetstore.Offset{}
+		}
+		found[i] = ok
 	}
 	return nil
 }
@@ -90,13 +97,19 @@ func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(of
 	}
 	out := make(map[offsetstore.TopicPartition]offsetstore.Offset)
 	g := sh.groups[group]
-	for tp, o := range g {
-		if expired(tp, o) {
-			out[tp] = o
-			delete(g, tp)
+	if g == nil {
+		return out, nil
+	}
+	for topic, t := range g.topics {
+		for p, e := range t {
+			tp, o := offsetstore.TopicPartition{Topic: topic, Partition: p}, e.toOffset()
+			if expired(tp, o) {
+				out[tp] = o
+				g.del(tp) // deleting during range is safe; t may be removed from g.topics
+			}
 		}
 	}
-	if g != nil && len(g) == 0 {
+	if g.n == 0 {
 		delete(sh.groups, group)
 	}
 	return out, nil
@@ -123,13 +136,12 @@ func (s *Store) CommitIfAbsent(ctx context.Context, group string, offsets map[of
 	}
 	g := sh.groups[group]
 	if g == nil {
-		g = make(map[offsetstore.TopicPartition]offsetstore.Offset, len(offsets))
+		g = newGroup()
 		sh.groups[group] = g
 	}
+	w := writer{g: g}
 	for tp, o := range offsets {
-		if _, ok := g[tp]; !ok {
-			g[tp] = offsetstore.Normalize(o)
-		}
+		w.set(tp, o, true)
 	}
 	return nil
 }

@@ -215,13 +215,13 @@ func (h *Handler) getCommitBatch(n int) *commitBatch {
 	return b
 }
 
-// putCommitBatch recycles b unless it is large, first dropping the strings it refers to.
+// putCommitBatch recycles b unless it is large. It does not clear b.tps and b.offs (a measured
+// cost on every commit): the next request overwrites them, and the pool drops what it holds
+// within two garbage collections, so the strings they refer to are kept a bounded while.
 func (h *Handler) putCommitBatch(b *commitBatch) {
 	if cap(b.tps) > maxPooledBatch {
 		return
 	}
-	clear(b.tps)
-	clear(b.offs)
 	clear(b.m)
 	b.tps, b.offs = b.tps[:0], b.offs[:0]
 	h.batches.Put(b)
