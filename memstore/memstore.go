@@ -3,7 +3,14 @@
 //
 // Groups are spread by hash over a fixed number of shards, each with its own read-write lock,
 // so commits and fetches of different groups rarely contend and reads of one group run in
-// parallel. Nothing survives Close or the end of the process.
+// parallel. Within a group, offsets are held by topic and then partition in a compact form,
+// so a request for many partitions of a few topics hashes each topic name once. Nothing
+// survives Close or the end of the process.
+//
+// Besides offsetstore.Store, a Store implements the optional capabilities
+// offsetstore.Expirer, offsetstore.Inserter, offsetstore.FetchIntoer and
+// offsetstore.SliceCommitter; the last two let package protocol answer a request without
+// building a map.
 //
 // A Store obeys the whole contract of package offsetstore, which the conformance suite in
 // package storetest checks: values are copied in and out, times are kept to the millisecond,
