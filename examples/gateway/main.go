@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, log.With("component", "store"))
 	if err != nil {
 		log.Error("opening store", "store", cfg.store, "err", err)
 		return 1

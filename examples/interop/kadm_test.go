@@ -12,7 +12,10 @@ import (
 // v10 by topic id), fetch and fetch-all (OffsetFetch v10), fetch for several groups in one
 // request (v8+ batched groups), delete (OffsetDelete), and an unknown group.
 func TestKadmOffsets(t *testing.T) {
-	gw := startGateway(t, nil, "t1:3,t2:2")
+	kadmOffsetsFlow(t, startGateway(t, nil, "t1:3,t2:2"))
+}
+
+func kadmOffsetsFlow(t *testing.T, gw *gateway) {
 	ctx := testContext(t)
 	adm := newKadm(t, gw.addr)
 

@@ -101,7 +101,10 @@ func rawCommit(t *testing.T, addr, group, member string, gen int32, partition in
 // member's rebalance, a stale-generation commit refused with ILLEGAL_GENERATION, OffsetDelete
 // refused for subscribed topics, leave, and a new member resuming from the committed offsets.
 func TestKgoConsumerGroup(t *testing.T) {
-	gw := startGateway(t, nil, "t1:3")
+	kgoGroupFlow(t, startGateway(t, nil, "t1:3"))
+}
+
+func kgoGroupFlow(t *testing.T, gw *gateway) {
 	ctx := testContext(t)
 	adm := newKadm(t, gw.addr)
 
