@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/offsetkit/offsetkit/filerstore/weedtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -20,7 +19,7 @@ const hostileRSSBound = 384 << 20
 // its memory stays bounded, path-trick group names round-trip, and nothing is written to the
 // filer outside the store's root.
 func TestHostile(t *testing.T) {
-	f := weedtest.Start(t)
+	f := sharedWeed(t)
 	bin := gatewayBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/offsetkit/offsetkit/filerstore/weedtest"
 )
 
 var (
@@ -13,7 +16,22 @@ var (
 	gatewayBin  string
 	gatewayErr  error
 	gatewayDir  string
+
+	weedOnce sync.Once
+	weed     *weedtest.Server
+	weedErr  error
 )
+
+// sharedWeed returns a filer shared by the tests that do not kill it, started on first use
+// and stopped by TestMain.
+func sharedWeed(t *testing.T) *weedtest.Server {
+	t.Helper()
+	weedOnce.Do(func() { weed, weedErr = weedtest.New(weedtest.Options{}) })
+	if weedErr != nil {
+		t.Fatal(weedErr)
+	}
+	return weed
+}
 
 // gatewayBinary builds the gateway binary once per test binary.
 func gatewayBinary(t *testing.T) string {
@@ -35,6 +53,12 @@ func gatewayBinary(t *testing.T) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if weed != nil {
+		if err := weed.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping the shared filer:", err)
+			code = 1
+		}
+	}
 	if gatewayDir != "" {
 		os.RemoveAll(gatewayDir)
 	}
