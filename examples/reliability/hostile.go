@@ -26,7 +26,10 @@ type hostileConfig struct {
 	Root       string // the gateway's filer root; nothing may be written outside it
 	Seed       uint64 // seeds the random and mutated inputs
 	Random     int    // number of inputs of each random kind
-	Logf       func(format string, args ...any)
+	// Flood, if positive, is a number of concurrent 16 MiB frames sent after the checks, with
+	// the gateway's peak RSS measured on its own: a figure, not a check.
+	Flood int
+	Logf  func(format string, args ...any)
 }
 
 // hostileInput is one input: bytes written on a fresh connection, whose write side is then
@@ -64,6 +67,9 @@ type hostileReport struct {
 	BaselineRSS   int64
 	PeakRSS       int64
 	EndRSS        int64
+	FloodFrames   int      // concurrent 16 MiB frames of the flood measurement
+	FloodPeakRSS  int64    // the gateway's peak RSS during the flood
+	FloodServed   bool     // a fresh ApiVersions was answered after the flood
 	FilerEntries  int      // entries created in the filer during the run
 	UnderRoot     int      // of which under Root
 	Outside       []string // entries created outside Root
@@ -157,6 +163,14 @@ func runHostile(ctx context.Context, cfg hostileConfig) (*hostileReport, error) 
 	rep.PeakRSS, _ = mem.Close()
 	if m, err := readMemory(pid); err == nil {
 		rep.EndRSS = m.RSS
+	}
+	if cfg.Flood > 0 && !rep.Crashed {
+		flood := sampleMemory(pid, 20*time.Millisecond)
+		rep.FloodFrames = cfg.Flood
+		rep.FloodServed = bigFrames(gw.addr, cfg.Flood, server16MiB-1) == nil
+		rep.FloodPeakRSS, _ = flood.Close()
+		rep.Crashed = !gw.running()
+		logf("hostile: %d concurrent 16 MiB frames: peak RSS %s", cfg.Flood, mib(rep.FloodPeakRSS))
 	}
 	if rep.Crashed {
 		rep.GatewayExit = fmt.Errorf("gateway exited: %v\n%s", gw.err, gw.logs())

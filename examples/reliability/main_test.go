@@ -54,7 +54,7 @@ func gatewayBinary(t *testing.T) string {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if weed != nil {
-		if err := weed.Close(); err != nil {
+		if err := stopWeed(weed); err != nil {
 			fmt.Fprintln(os.Stderr, "stopping the shared filer:", err)
 			code = 1
 		}

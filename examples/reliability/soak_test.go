@@ -15,6 +15,7 @@ import (
 // refusal must be retriable.
 func TestSoak(t *testing.T) {
 	f := weedtest.Start(t)
+	t.Cleanup(func() { _ = f.Kill() }) // before Start's Close: a killed weed needs no 15 s stop
 	bin := gatewayBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
