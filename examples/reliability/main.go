@@ -53,6 +53,8 @@ type options struct {
 	out                   string
 	soak, down            time.Duration
 	kills, clients, parts int
+	pauses                int
+	pauseFor, reqTimeout  time.Duration
 	seed                  uint64
 	random, flood         int
 	groups, scaleParts    int
@@ -67,6 +69,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.soak, "soak", 60*time.Second, "how long the soak's clients commit")
 	fs.IntVar(&o.kills, "kills", 3, "SIGKILLs of weed during the soak")
 	fs.DurationVar(&o.down, "down", 2*time.Second, "how long weed stays dead after each kill")
+	fs.IntVar(&o.pauses, "pauses", 1, "SIGSTOPs of weed (a hung filer) during the soak, after the kills")
+	fs.DurationVar(&o.pauseFor, "pause-for", 8*time.Second, "how long weed stays stopped after each SIGSTOP")
+	fs.DurationVar(&o.reqTimeout, "request-timeout", 3*time.Second, "how long a soak client waits for an answer before it reconnects")
 	fs.IntVar(&o.clients, "clients", 16, "concurrent committing clients in the soak")
 	fs.IntVar(&o.parts, "partitions", 4, "partitions per soak client")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the random and mutated hostile inputs")
@@ -81,8 +86,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	switch {
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	case o.soak <= 0 || o.kills < 0 || o.down < 0 || o.clients <= 0 || o.parts <= 0:
-		return o, errors.New("-soak, -clients and -partitions must be positive, -kills and -down not negative")
+	case o.soak <= 0 || o.clients <= 0 || o.parts <= 0 || o.reqTimeout <= 0:
+		return o, errors.New("-soak, -clients, -partitions and -request-timeout must be positive")
+	case o.kills < 0 || o.down < 0 || o.pauses < 0 || o.pauseFor < 0:
+		return o, errors.New("-kills, -down, -pauses and -pause-for must not be negative")
 	case o.groups <= 0 || o.scaleParts <= 0 || o.filerConc <= 0 || o.random < 0 || o.flood < 0:
 		return o, errors.New("-groups, -scale-partitions and -filer-concurrency must be positive, -random and -flood not negative")
 	}
@@ -156,13 +163,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func measure(ctx context.Context, r *report, gw string, logf func(string, ...any)) error {
 	o := r.Opts
 
-	logf("soak: %d clients x %d partitions for %v, %d kills of weed", o.clients, o.parts, o.soak, o.kills)
+	logf("soak: %d clients x %d partitions for %v, %d kills and %d pauses of weed", o.clients, o.parts, o.soak, o.kills, o.pauses)
 	soakWeed, err := weedtest.New(weedtest.Options{})
 	if err != nil {
 		return fmt.Errorf("starting weed for the soak: %w", err)
 	}
 	r.Soak, err = runSoak(ctx, soakConfig{Weed: soakWeed, GatewayBin: gw, Root: "/offsetkit-reliability/soak",
-		Clients: o.clients, Partitions: o.parts, Duration: o.soak, Kills: o.kills, Down: o.down, Logf: logf})
+		Clients: o.clients, Partitions: o.parts, Duration: o.soak, Kills: o.kills, Down: o.down,
+		Pauses: o.pauses, PauseFor: o.pauseFor, RequestTimeout: o.reqTimeout, Logf: logf})
 	if cerr := stopWeed(soakWeed); err == nil && cerr != nil {
 		err = fmt.Errorf("stopping the soak's weed: %w", cerr)
 	}

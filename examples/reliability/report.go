@@ -86,8 +86,8 @@ func (r *report) failures() []string {
 		if s.GatewayCrashed || s.GatewayExit != nil {
 			f = append(f, fmt.Sprintf("soak: gateway crashed or did not stop cleanly: %v", s.GatewayExit))
 		}
-		if len(s.Outages) != r.Opts.kills {
-			f = append(f, fmt.Sprintf("soak: %d of %d kills done", len(s.Outages), r.Opts.kills))
+		if len(s.Outages) != r.Opts.kills+r.Opts.pauses {
+			f = append(f, fmt.Sprintf("soak: %d of %d faults done", len(s.Outages), r.Opts.kills+r.Opts.pauses))
 		}
 	}
 	if h := r.Hostile; h != nil {
@@ -144,8 +144,16 @@ func (r *report) write(out io.Writer) error {
 	if s := r.Soak; s != nil {
 		p("| Load held | %d clients committing for %v: %d OffsetCommit requests, %d partition commits (%.0f/s), %d acknowledged |",
 			s.Clients, dur(s.Duration), s.Requests, s.Commits, float64(s.Commits)/s.Duration.Seconds(), s.Acked)
-		p("| Faults survived | %d × SIGKILL of weed (filer, master and volume server) with restart on the same data directory; gateway never restarted, never crashed |", len(s.Outages))
-		p("| Offsets lost | **%d** of %d keys (every key read back; %d commits refused with a retriable code, %d acknowledged while weed was dead, %d non-retriable answers) |",
+		kills, stops := 0, 0
+		for _, o := range s.Outages {
+			if o.Kind == "SIGSTOP" {
+				stops++
+			} else {
+				kills++
+			}
+		}
+		p("| Faults survived | %d × SIGKILL of weed (filer, master and volume server) with a restart on the same data directory, %d × SIGSTOP/SIGCONT (hung filer); the gateway was never restarted and never crashed |", kills, stops)
+		p("| Offsets lost | **%d** of %d keys (every key read back; %d commits refused with a retriable code, %d acknowledged while weed was dead or stopped, %d non-retriable answers) |",
 			s.Lost, s.Keys, s.Refused, s.AckedWhileDown, s.NonRetriable)
 	}
 	if h := r.Hostile; h != nil {
@@ -177,8 +185,11 @@ func (r *report) writeSoak(p func(string, ...any), s *soakReport) {
 	p("and one group each, %d partitions per group, commit strictly increasing offsets as fast as the", s.Partitions)
 	p("gateway answers: each OffsetCommit carries one partition or all of them, at versions 2, 5, 7, 8 and 9")
 	p("(one per client). After a refusal or transport error a client waits 50 ms and goes on with the next")
-	p("value. weed is SIGKILLed %d times, evenly spaced, stays dead for %v, and is restarted on the same", len(s.Outages), r.Opts.down)
-	p("data directory and ports. For every (group, partition) each client tracks the last commit it saw")
+	p("value; a client that gets no answer within %v closes its connection (a transport error) and", r.Opts.reqTimeout)
+	p("reconnects. weed (filer, master and volume server in one process) is SIGKILLed %d times, stays dead", r.Opts.kills)
+	p("for %v each time and is restarted on the same data directory and ports; then it is SIGSTOPped %d", r.Opts.down, r.Opts.pauses)
+	p("times for %v (a hung filer: its ports stay open, nothing answers) and SIGCONTed. The faults are", r.Opts.pauseFor)
+	p("evenly spaced. For every (group, partition) each client tracks the last commit it saw")
 	p("acknowledged (NONE) and every value it attempted after it; afterwards every key is read back")
 	p("through the gateway (OffsetFetch v5) once weed is healthy.")
 	p("")
@@ -191,7 +202,7 @@ func (r *report) writeSoak(p func(string, ...any), s *soakReport) {
 	p("| refused, retriable code | %d %s |", s.Refused, codes(s.RefusedByCode))
 	p("| refused, non-retriable code | %d %s |", s.NonRetriable, codes(s.NonRetriableByCode))
 	p("| transport errors (requests) | %d (connections opened: %d) |", s.Transport, s.Dials)
-	p("| acknowledged while weed was dead | **%d** |", s.AckedWhileDown)
+	p("| acknowledged while weed was dead or stopped | **%d** |", s.AckedWhileDown)
 	p("| keys read back | %d |", s.Keys)
 	p("| … at the last acknowledged offset | %d |", s.AtLastAck)
 	p("| … at a later, unacknowledged attempt (it reached the filer) | %d |", s.AtLaterAttempt)
@@ -201,10 +212,10 @@ func (r *report) writeSoak(p func(string, ...any), s *soakReport) {
 	p("| gateway peak RSS | %s |", mib(s.GatewayPeakRSS))
 	p("| gateway exit on SIGTERM after the soak | %s |", errOr(s.GatewayExit, "clean (status 0)"))
 	p("")
-	p("| Kill | at | weed dead for | restart until the filer answers | kill to next acknowledged commit |")
-	p("|---|---|---|---|---|")
+	p("| Fault | Signal | At | weed down for | Restart (SIGCONT) until the filer answers | Fault to next acknowledged commit |")
+	p("|---|---|---|---|---|---|")
 	for i, o := range s.Outages {
-		p("| %d | %v | %v | %v | %v |", i+1, dur(o.KilledAt), dur(o.Down), dur(o.Restart), dur(o.Recovered))
+		p("| %d | %s | %v | %v | %v | %v |", i+1, o.Kind, dur(o.KilledAt), dur(o.Down), dur(o.Restart), dur(o.Recovered))
 	}
 	p("")
 	if len(s.LostKeys) > 0 {

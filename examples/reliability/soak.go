@@ -28,13 +28,20 @@ type soakConfig struct {
 	Duration   time.Duration    // how long the clients commit
 	Kills      int              // SIGKILLs of weed, evenly spaced
 	Down       time.Duration    // how long weed stays dead before the restart
-	Logf       func(format string, args ...any)
+	// Pauses are SIGSTOPs of weed (a hung filer), after the kills, each lasting PauseFor.
+	Pauses   int
+	PauseFor time.Duration
+	// RequestTimeout is how long a client waits for an answer before it gives up on the
+	// connection (a transport error) and reconnects. Default 10 s.
+	RequestTimeout time.Duration
+	Logf           func(format string, args ...any)
 }
 
 // outageReport is what one kill and restart of weed looked like.
 type outageReport struct {
+	Kind      string        // "SIGKILL" or "SIGSTOP"
 	KilledAt  time.Duration // since the soak started
-	Down      time.Duration // from the kill to the restart command
+	Down      time.Duration // from the kill (stop) to the restart command (SIGCONT)
 	Restart   time.Duration // from the restart command to a filer that answers
 	Recovered time.Duration // from the kill to the next acknowledged commit
 }
@@ -115,6 +122,10 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	var wg sync.WaitGroup
+	timeout := cfg.RequestTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
 	start := time.Now()
 	for i := range clients {
 		c := &soakClient{id: i, group: fmt.Sprintf("soak-%03d", i), version: soakVersions[i%len(soakVersions)],
@@ -126,37 +137,44 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.run(runCtx, gw.addr, cfg.Partitions, &outage, &acks)
+			c.run(runCtx, gw.addr, cfg.Partitions, timeout, &outage, &acks)
 		}()
 	}
 
-	// The fault schedule: kills evenly spaced, each followed by cfg.Down of downtime, a
-	// restart, and at least minUp of service before the next kill or the end.
+	// The fault schedule: kills, then pauses, evenly spaced, each followed by its downtime,
+	// the restart (or SIGCONT), and at least minUp of service before the next fault or the end.
 	const minUp = 2 * time.Second
-	interval := cfg.Duration / time.Duration(cfg.Kills+1)
+	faults := cfg.Kills + cfg.Pauses
+	interval := cfg.Duration / time.Duration(faults+1)
 	var faultErr error
-	for k := 1; k <= cfg.Kills; k++ {
+	for k := 1; k <= faults; k++ {
 		at := start.Add(time.Duration(k) * interval)
 		if !sleepUntil(ctx, at) {
 			break
 		}
+		kill := k <= cfg.Kills
+		o := outageReport{Kind: "SIGKILL"}
+		down, stopFn, startFn := cfg.Down, cfg.Weed.Kill, cfg.Weed.Restart
+		if !kill {
+			o.Kind, down, stopFn, startFn = "SIGSTOP", cfg.PauseFor, cfg.Weed.Pause, cfg.Weed.Resume
+		}
 		killedAt := time.Now()
-		if err := cfg.Weed.Kill(); err != nil {
-			faultErr = fmt.Errorf("kill %d: %w", k, err)
+		if err := stopFn(); err != nil {
+			faultErr = fmt.Errorf("fault %d (%s): %w", k, o.Kind, err)
 			break
 		}
 		outage.Add(1)
-		logf("soak: kill %d of weed at %v", k, killedAt.Sub(start).Round(time.Millisecond))
-		sleepUntil(ctx, killedAt.Add(cfg.Down))
+		logf("soak: %s of weed at %v", o.Kind, killedAt.Sub(start).Round(time.Millisecond))
+		sleepUntil(ctx, killedAt.Add(down))
 		outage.Add(1)
 		restartAt := time.Now()
 		before := acks.Load()
-		if err := cfg.Weed.Restart(); err != nil {
-			faultErr = fmt.Errorf("restart %d: %w", k, err)
+		if err := startFn(); err != nil {
+			faultErr = fmt.Errorf("fault %d (%s): restart: %w", k, o.Kind, err)
 			break
 		}
 		ready := time.Now()
-		o := outageReport{KilledAt: killedAt.Sub(start), Down: restartAt.Sub(killedAt), Restart: ready.Sub(restartAt)}
+		o.KilledAt, o.Down, o.Restart = killedAt.Sub(start), restartAt.Sub(killedAt), ready.Sub(restartAt)
 		// Wait for the first acknowledgement after the restart.
 		for acks.Load() == before && time.Since(ready) < 60*time.Second && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
@@ -165,9 +183,9 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 			o.Recovered = time.Since(killedAt)
 		}
 		rep.Outages = append(rep.Outages, o)
-		logf("soak: weed back after %v (restart took %v); commits acknowledged again %v after the kill",
+		logf("soak: weed back after %v (restart took %v); commits acknowledged again %v after the fault",
 			o.Down.Round(time.Millisecond), o.Restart.Round(time.Millisecond), o.Recovered.Round(time.Millisecond))
-		if k == cfg.Kills || time.Until(start.Add(time.Duration(k+1)*interval)) < minUp {
+		if k == faults || time.Until(start.Add(time.Duration(k+1)*interval)) < minUp {
 			sleepUntil(ctx, time.Now().Add(minUp))
 		}
 	}
@@ -223,7 +241,7 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 // run commits until ctx is done: each request commits either all of the client's partitions
 // or one of them, at the next value of a per-client counter, so every key sees strictly
 // increasing offsets.
-func (c *soakClient) run(ctx context.Context, addr string, partitions int, outage, acks *atomic.Int64) {
+func (c *soakClient) run(ctx context.Context, addr string, partitions int, timeout time.Duration, outage, acks *atomic.Int64) {
 	var conn *kafkaConn
 	defer func() {
 		if conn != nil {
@@ -234,7 +252,7 @@ func (c *soakClient) run(ctx context.Context, addr string, partitions int, outag
 	for ctx.Err() == nil {
 		if conn == nil {
 			var err error
-			conn, err = dialKafka(addr, fmt.Sprintf("soak-client-%d", c.id), 10*time.Second)
+			conn, err = dialKafka(addr, fmt.Sprintf("soak-client-%d", c.id), timeout)
 			c.dials++
 			if err != nil {
 				c.transport++
