@@ -26,10 +26,15 @@ import (
 // examples/reliability) build the same binary.
 const gatewayPkg = "github.com/offsetkit/offsetkit/examples/gateway"
 
-// buildGateway builds the gateway binary into dir and returns its path.
-func buildGateway(ctx context.Context, dir string) (string, error) {
+// buildGateway builds the gateway binary into dir and returns its path; with race, the
+// binary has the race detector, and exits with status 66 at the end if it saw a race.
+func buildGateway(ctx context.Context, dir string, race bool) (string, error) {
 	bin := filepath.Join(dir, "gateway")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, gatewayPkg)
+	args := []string{"build", "-o", bin}
+	if race {
+		args = append(args, "-race")
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, gatewayPkg)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %w\n%s", gatewayPkg, err, out)
 	}

@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(tmp)
 	logf("building the gateway")
-	gw, err := buildGateway(ctx, tmp)
+	gw, err := buildGateway(ctx, tmp, false)
 	if err != nil {
 		fmt.Fprintln(stderr, "reliability:", err)
 		return 1

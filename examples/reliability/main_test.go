@@ -33,7 +33,9 @@ func sharedWeed(t *testing.T) *weedtest.Server {
 	return weed
 }
 
-// gatewayBinary builds the gateway binary once per test binary.
+// gatewayBinary builds the gateway binary once per test binary, with the race detector when
+// the tests run with it (go test -race), so the soak and the hostile corpus also hunt data
+// races in the gateway: a race makes it exit with status 66, which fails the test.
 func gatewayBinary(t *testing.T) string {
 	t.Helper()
 	gatewayOnce.Do(func() {
@@ -43,7 +45,7 @@ func gatewayBinary(t *testing.T) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		gatewayBin, gatewayErr = buildGateway(ctx, gatewayDir)
+		gatewayBin, gatewayErr = buildGateway(ctx, gatewayDir, raceEnabled)
 	})
 	if gatewayErr != nil {
 		t.Fatal(gatewayErr)
