@@ -12,6 +12,12 @@
 //     OffsetDelete and TxnOffsetCommit built on franz-go's kmsg, which a gateway wires into its
 //     own connection loop, with hooks for its group coordinator, authorization and topic
 //     metadata.
+//   - [github.com/offsetkit/offsetkit/retention]: Kafka's offset expiry
+//     (offsets.retention.minutes), a sweeper over any store with the optional Expirer
+//     capability, with the group's state supplied by the gateway's coordinator.
+//   - [github.com/offsetkit/offsetkit/migrate]: a store that serves from a primary store and
+//     falls back to a legacy one, copying on read, so a deployment switches stores without
+//     losing an offset.
 //   - github.com/offsetkit/offsetkit/filerstore (a module of its own): offsets persisted in a
 //     SeaweedFS filer, in the layout the SeaweedFS Kafka gateway already uses.
 //   - github.com/offsetkit/offsetkit/examples (a module of its own): a Kafka-wire gateway that

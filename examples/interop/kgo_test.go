@@ -2,9 +2,11 @@ package interop
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -19,19 +21,25 @@ type groupMember struct {
 	assigned chan map[string][]int32
 }
 
-func joinGroup(t *testing.T, addr, group string) *groupMember {
+func joinGroup(t *testing.T, addr, group string, opts ...kgo.Opt) *groupMember {
 	t.Helper()
 	m := &groupMember{assigned: make(chan map[string][]int32, 16)}
-	cl, err := kgo.NewClient(
+	opts = append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics("t1"),
 		kgo.DisableAutoCommit(),
-		kgo.HeartbeatInterval(100*time.Millisecond),
-		kgo.SessionTimeout(6*time.Second),
-		kgo.RetryTimeout(10*time.Second),
-		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) { m.assigned <- a }),
-	)
+		kgo.HeartbeatInterval(100 * time.Millisecond),
+		kgo.SessionTimeout(6 * time.Second),
+		kgo.RetryTimeout(10 * time.Second),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
+			select {
+			case m.assigned <- a:
+			default: // nobody is waiting for this one
+			}
+		}),
+	}, opts...)
+	cl, err := kgo.NewClient(opts...)
 	require.NoError(t, err)
 	cl.PauseFetchTopics("t1")
 	m.cl = cl
@@ -78,11 +86,16 @@ func (m *groupMember) commit(t *testing.T, ctx context.Context, at map[int32]int
 	require.NoError(t, commitErr)
 }
 
-// rawCommit sends an OffsetCommit v9 (topics by name) on its own connection.
+// rawCommit sends an OffsetCommit v9 (topics by name) on its own connection and returns the
+// partition's error code.
 func rawCommit(t *testing.T, addr, group, member string, gen int32, partition int32, offset int64) int16 {
+	return rawCommitVersion(t, addr, 9, group, member, gen, partition, offset)
+}
+
+func rawCommitVersion(t *testing.T, addr string, version int16, group, member string, gen int32, partition int32, offset int64) int16 {
 	t.Helper()
 	req := kmsg.NewPtrOffsetCommitRequest()
-	req.Version = 9
+	req.Version = version
 	req.Group, req.MemberID, req.Generation = group, member, gen
 	rt := kmsg.NewOffsetCommitRequestTopic()
 	rt.Topic = "t1"
@@ -132,21 +145,7 @@ func kgoGroupFlow(t *testing.T, gw *gateway) {
 
 	// A second member: the group rebalances to a new generation and splits the partitions.
 	m2 := joinGroup(t, gw.addr, "cg")
-	require.Eventually(t, func() bool {
-		d, err := adm.DescribeGroups(ctx, "cg")
-		return err == nil && d["cg"].State == "Stable" && len(d["cg"].Members) == 2
-	}, 20*time.Second, 20*time.Millisecond, "group never became Stable with two members")
-	d, err := adm.DescribeGroups(ctx, "cg")
-	require.NoError(t, err)
-	split := 0
-	for _, m := range d["cg"].Members {
-		ca, ok := m.Assigned.AsConsumer()
-		require.True(t, ok)
-		for _, tp := range ca.Topics {
-			split += len(tp.Partitions)
-		}
-	}
-	require.Equal(t, 3, split, "the three partitions are split between the two members")
+	waitBalanced(t, adm, "cg", 2, 3)
 	_, gen2 := m1.cl.GroupMetadata()
 	require.Greater(t, gen2, gen1)
 
@@ -166,6 +165,10 @@ func kgoGroupFlow(t *testing.T, gw *gateway) {
 		return err == nil && d["cg"].State == "Empty"
 	}, 20*time.Second, 50*time.Millisecond)
 
+	// The group is Empty now: its old member's commit is UNKNOWN_MEMBER_ID (Kafka checks the
+	// member before the generation), while an admin commit would be accepted.
+	require.Equal(t, kerr.UnknownMemberID.Code, rawCommit(t, gw.addr, "cg", member1, gen2, 0, 7))
+
 	// A new member resumes from the committed offsets.
 	m3 := joinGroup(t, gw.addr, "cg")
 	m3.waitAssigned(t, 3)
@@ -184,4 +187,95 @@ func kgoGroupFlow(t *testing.T, gw *gateway) {
 	require.NoError(t, err)
 	o, _ = fetched.Lookup("t1", 0)
 	require.Equal(t, int64(50), o.At)
+}
+
+// waitBalanced waits until the group is Stable with n members whose assignments cover the
+// partitions of t1 exactly once. (kgo's default cooperative-sticky balancer can go through a
+// Stable generation with a partial assignment before the follow-up rebalance completes it.)
+func waitBalanced(t *testing.T, adm *kadm.Client, group string, n int, partitions int32) {
+	t.Helper()
+	var last string
+	ok := assert.Eventually(t, func() bool {
+		d, err := adm.DescribeGroups(context.Background(), group)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		last = fmt.Sprintf("state %s, %d members", d[group].State, len(d[group].Members))
+		if d[group].State != "Stable" || len(d[group].Members) != n {
+			return false
+		}
+		seen := map[int32]int{}
+		for _, m := range d[group].Members {
+			ca, ok := m.Assigned.AsConsumer()
+			if !ok {
+				return false
+			}
+			for _, tp := range ca.Topics {
+				for _, p := range tp.Partitions {
+					seen[p]++
+				}
+			}
+		}
+		last += fmt.Sprintf(", assigned %v", seen)
+		if len(seen) != int(partitions) {
+			return false
+		}
+		for _, c := range seen {
+			if c != 1 {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 20*time.Millisecond)
+	if !ok {
+		t.Fatalf("group %s never balanced over %d members: %s", group, n, last)
+	}
+}
+
+// TestKgoManyMembers: five consumers share eight partitions, each partition assigned exactly
+// once; when three leave, the remaining two take over every partition.
+func TestKgoManyMembers(t *testing.T) {
+	gw := startGateway(t, nil, "t1:8")
+	adm := newKadm(t, gw.addr)
+	var members []*groupMember
+	for range 5 {
+		members = append(members, joinGroup(t, gw.addr, "many"))
+	}
+	waitBalanced(t, adm, "many", 5, 8)
+	for _, m := range members[:3] {
+		m.cl.Close()
+	}
+	waitBalanced(t, adm, "many", 2, 8)
+}
+
+// TestKgoStaticMember: a static member (group.instance.id) that restarts without leaving takes
+// its place back; the old incarnation's member id is fenced (FENCED_INSTANCE_ID), and a commit
+// with it is refused.
+func TestKgoStaticMember(t *testing.T) {
+	gw := startGateway(t, nil, "t1:3")
+	adm := newKadm(t, gw.addr)
+	m1 := joinGroup(t, gw.addr, "static", kgo.InstanceID("instance-a"))
+	m1.waitAssigned(t, 3)
+	old, oldGen := m1.cl.GroupMetadata()
+	waitBalanced(t, adm, "static", 1, 3)
+	// A static member does not send LeaveGroup on close: the group keeps it.
+	m1.cl.Close()
+	d, err := adm.DescribeGroups(context.Background(), "static")
+	require.NoError(t, err)
+	require.Len(t, d["static"].Members, 1)
+
+	m2 := joinGroup(t, gw.addr, "static", kgo.InstanceID("instance-a"))
+	m2.waitAssigned(t, 3)
+	fresh, _ := m2.cl.GroupMetadata()
+	require.NotEqual(t, old, fresh)
+	waitBalanced(t, adm, "static", 1, 3)
+
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version = 9
+	req.Group, req.MemberID, req.Generation, req.InstanceID = "static", old, oldGen, kmsg.StringPtr("instance-a")
+	req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t1", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1, LeaderEpoch: -1}}}}
+	resp := dialRaw(t, gw.addr).do(req).(*kmsg.OffsetCommitResponse)
+	require.Equal(t, kerr.FencedInstanceID.Code, resp.Topics[0].Partitions[0].ErrorCode)
+	m2.commit(t, testContext(t), map[int32]int64{0: 5})
 }

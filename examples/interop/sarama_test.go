@@ -9,8 +9,15 @@ import (
 )
 
 func newSarama(t *testing.T, addr string) sarama.Client {
+	return newSaramaVersion(t, addr, sarama.V2_8_0_0)
+}
+
+// newSaramaVersion returns a Sarama client speaking the given Kafka version: 2.8.0 (the
+// default) sends OffsetCommit v8 and OffsetFetch v7, 4.0.0 sends OffsetFetch v8 (groups form).
+func newSaramaVersion(t *testing.T, addr string, version sarama.KafkaVersion) sarama.Client {
 	t.Helper()
-	cfg := sarama.NewConfig() // Version 2.8.0: OffsetCommit v8, OffsetFetch v7
+	cfg := sarama.NewConfig()
+	cfg.Version = version
 	cfg.ClientID = "sarama-interop"
 	cfg.Consumer.Offsets.AutoCommit.Interval = 100 * time.Millisecond
 	cfg.Metadata.Retry.Backoff = 50 * time.Millisecond
@@ -24,8 +31,15 @@ func newSarama(t *testing.T, addr string) sarama.Client {
 // OffsetFetch v7 per partition, OffsetCommit v8 with generation -1) and resumes from the
 // committed offset with a new manager.
 func TestSaramaOffsetManager(t *testing.T) {
-	gw := startGateway(t, nil, "t1:3")
-	cl := newSarama(t, gw.addr)
+	for _, v := range []sarama.KafkaVersion{sarama.V2_8_0_0, sarama.V4_0_0_0} {
+		t.Run(v.String(), func(t *testing.T) {
+			gw := startGateway(t, nil, "t1:3")
+			saramaOffsetManagerFlow(t, newSaramaVersion(t, gw.addr, v))
+		})
+	}
+}
+
+func saramaOffsetManagerFlow(t *testing.T, cl sarama.Client) {
 
 	om, err := sarama.NewOffsetManagerFromClient("sarama-group", cl)
 	require.NoError(t, err)

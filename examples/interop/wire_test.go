@@ -206,3 +206,21 @@ func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
 	}
 	require.Equal(t, map[int32]int64{0: 48, 1: 49, 2: 47}, got, "the last commit of each partition wins")
 }
+
+// TestCommitToMissingGroupWithGeneration: a member commit (generation >= 0) to a group that
+// does not exist is refused with ILLEGAL_GENERATION up to v8 and GROUP_ID_NOT_FOUND from v9,
+// and creates nothing, while a standalone commit (generation -1) creates a simple group.
+func TestCommitToMissingGroupWithGeneration(t *testing.T) {
+	gw := startGateway(t, nil, "")
+	require.Equal(t, kerr.IllegalGeneration.Code, rawCommitVersion(t, gw.addr, 8, "ghost", "m", 5, 0, 1))
+	require.Equal(t, kerr.GroupIDNotFound.Code, rawCommitVersion(t, gw.addr, 9, "ghost", "m", 5, 0, 1))
+	require.Equal(t, kerr.UnknownTopicOrPartition.Code, rawCommitVersion(t, gw.addr, 9, "ghost", "", -1, 3, 1))
+	ctx := testContext(t)
+	listed, err := newKadm(t, gw.addr).ListGroups(ctx)
+	require.NoError(t, err)
+	require.Empty(t, listed.Groups(), "refused commits create no group")
+	require.Zero(t, rawCommitVersion(t, gw.addr, 9, "ghost", "", -1, 0, 1))
+	listed, err = newKadm(t, gw.addr).ListGroups(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{"ghost"}, listed.Groups())
+}

@@ -210,6 +210,7 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 	case err != nil && !notFound:
 		if active {
 			g.state = stateEmpty // keep the group: nothing was (reliably) deleted
+			g.emptySince = c.now()
 		} else if c.groups[id] == g {
 			delete(c.groups, id)
 		}

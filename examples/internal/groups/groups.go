@@ -49,6 +49,11 @@ type Options struct {
 	// (INVALID_SESSION_TIMEOUT outside). Zero means Kafka's defaults, 6 s and 30 min.
 	MinSessionTimeout time.Duration
 	MaxSessionTimeout time.Duration
+	// EmptyGroupRetention is how long the coordinator keeps a group that has no members and
+	// no pending joins before it forgets it; its offsets stay in the store, and the group
+	// then exists through them, as a simple group would. Kafka likewise drops empty group
+	// metadata in its periodic cleanup. Zero means 10 minutes.
+	EmptyGroupRetention time.Duration
 }
 
 // Coordinator is an in-memory classic group coordinator. It is safe for concurrent use; Close
@@ -59,6 +64,7 @@ type Coordinator struct {
 	now    func() time.Time
 	minSes time.Duration
 	maxSes time.Duration
+	keep   time.Duration
 
 	mu     sync.Mutex
 	groups map[string]*group
@@ -94,6 +100,7 @@ type group struct {
 	pending      map[string]time.Time // member ids handed out with MEMBER_ID_REQUIRED -> deadline
 	pendingSync  map[string]bool      // members that have not sent SyncGroup this generation
 	deadline     time.Time            // end of the join phase, or of the sync phase
+	emptySince   time.Time            // when the group last became Empty
 	seq          uint64               // join order of members, for the leader choice
 }
 
@@ -121,6 +128,7 @@ func New(opts Options) *Coordinator {
 		now:    opts.Now,
 		minSes: opts.MinSessionTimeout,
 		maxSes: opts.MaxSessionTimeout,
+		keep:   opts.EmptyGroupRetention,
 		groups: make(map[string]*group),
 		done:   make(chan struct{}),
 	}
@@ -135,6 +143,9 @@ func New(opts Options) *Coordinator {
 	}
 	if c.maxSes == 0 {
 		c.maxSes = 30 * time.Minute
+	}
+	if c.keep <= 0 {
+		c.keep = 10 * time.Minute
 	}
 	tick := opts.TickInterval
 	if tick <= 0 {

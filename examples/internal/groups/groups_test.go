@@ -643,3 +643,27 @@ func TestAdminAPIs(t *testing.T) {
 	_, err = f.c.ValidateGroup(ctx, protocol.GroupRequest{Op: protocol.OpOffsetCommit, Group: "active", Generation: -1})
 	require.ErrorIs(t, err, protocol.ErrNoActiveGroup)
 }
+
+// TestEmptyGroupsAreForgotten: a group without members or pending joins is dropped after the
+// retention, and then reads as a group that exists only through its offsets.
+func TestEmptyGroupsAreForgotten(t *testing.T) {
+	f := newFixture(t)
+	m, gen := f.stableStatic("g", joinOpts{})
+	require.Zero(t, f.leave("g", m))
+	f.waitState("g", stateEmpty)
+	first := f.c.JoinGroup(context.Background(), joinReq("abandoned", joinOpts{}), "c", "/h")
+	require.Equal(t, kerr.MemberIDRequired.Code, first.ErrorCode)
+
+	f.expireAfter(9 * time.Minute)
+	commit := protocol.GroupRequest{Op: protocol.OpOffsetCommit, Group: "g", Generation: gen + 1, MemberID: &m}
+	_, err := f.c.ValidateGroup(context.Background(), commit)
+	require.ErrorIs(t, err, kerr.UnknownMemberID, "still held: Empty group rules")
+	f.expireAfter(2 * time.Minute)
+	_, err = f.c.ValidateGroup(context.Background(), commit)
+	require.ErrorIs(t, err, protocol.ErrNoActiveGroup, "forgotten: the Handler decides from the store")
+	f.expireAfter(11 * time.Minute) // the abandoned group's pending member expired at the first tick
+	f.c.mu.Lock()
+	n := len(f.c.groups)
+	f.c.mu.Unlock()
+	require.Zero(t, n)
+}

@@ -46,10 +46,11 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 			return fail(kerr.UnknownMemberID.Code, req.MemberID)
 		}
 		g = &group{
-			id:      req.Group,
-			members: make(map[string]*member),
-			static:  make(map[string]string),
-			pending: make(map[string]time.Time),
+			id:         req.Group,
+			members:    make(map[string]*member),
+			static:     make(map[string]string),
+			pending:    make(map[string]time.Time),
+			emptySince: c.now(),
 		}
 		c.groups[req.Group] = g
 	}
@@ -261,6 +262,7 @@ func (c *Coordinator) completeJoin(g *group) {
 	g.generation++
 	if len(g.members) == 0 {
 		g.state = stateEmpty
+		g.emptySince = c.now()
 		g.protocol = ""
 		g.leader = ""
 		c.log.Debug("group empty", "group", g.id, "generation", g.generation)
@@ -586,8 +588,8 @@ func (c *Coordinator) leave(g *group, l kmsg.LeaveGroupRequestMember, changed *b
 	return 0
 }
 
-// expire applies every deadline that has passed at now: pending member ids and members whose
-// session timed out are removed, a join phase past its rebalance timeout completes without the
+// expire applies every deadline that has passed at now: groups Empty for longer than the
+// retention are forgotten, pending member ids and members whose session timed out are removed, a join phase past its rebalance timeout completes without the
 // members that did not rejoin, and members that did not send SyncGroup in time are removed.
 func (c *Coordinator) expire(now time.Time) {
 	c.mu.Lock()
@@ -595,7 +597,11 @@ func (c *Coordinator) expire(now time.Time) {
 	if c.closed {
 		return
 	}
-	for _, g := range c.groups {
+	for id, g := range c.groups {
+		if g.state == stateEmpty && len(g.members) == 0 && len(g.pending) == 0 && now.Sub(g.emptySince) >= c.keep {
+			delete(c.groups, id)
+			continue
+		}
 		changed := false
 		for id, due := range g.pending {
 			if !now.Before(due) {
