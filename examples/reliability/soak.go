@@ -43,7 +43,7 @@ type outageReport struct {
 	KilledAt  time.Duration // since the soak started
 	Down      time.Duration // from the kill (stop) to the restart command (SIGCONT)
 	Restart   time.Duration // from the restart command to a filer that answers
-	Recovered time.Duration // from the kill to the next acknowledged commit
+	Recovered time.Duration // from the kill to the first acknowledged commit after the restart command
 }
 
 // soakReport is the outcome of a soak.
@@ -116,8 +116,11 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 	rep := &soakReport{Clients: cfg.Clients, Partitions: cfg.Partitions, Keys: cfg.Clients * cfg.Partitions,
 		RefusedByCode: map[string]int64{}, NonRetriableByCode: map[string]int64{}}
 
-	// outage is odd while weed is dead (between Kill returning and the restart command).
-	var outage, acks atomic.Int64
+	// outage is odd while weed is down (between Kill or Pause returning and the restart or
+	// SIGCONT command). firstAck is armed (0) at the restart command; the first acknowledged
+	// commit after it stores its time (unix nanoseconds); -1 is disarmed.
+	var outage, firstAck atomic.Int64
+	firstAck.Store(-1)
 	clients := make([]*soakClient, cfg.Clients)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -137,7 +140,7 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.run(runCtx, gw.addr, cfg.Partitions, timeout, &outage, &acks)
+			c.run(runCtx, gw.addr, cfg.Partitions, timeout, &outage, &firstAck)
 		}()
 	}
 
@@ -168,7 +171,7 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 		sleepUntil(ctx, killedAt.Add(down))
 		outage.Add(1)
 		restartAt := time.Now()
-		before := acks.Load()
+		firstAck.Store(0)
 		if err := startFn(); err != nil {
 			faultErr = fmt.Errorf("fault %d (%s): restart: %w", k, o.Kind, err)
 			break
@@ -176,11 +179,11 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 		ready := time.Now()
 		o.KilledAt, o.Down, o.Restart = killedAt.Sub(start), restartAt.Sub(killedAt), ready.Sub(restartAt)
 		// Wait for the first acknowledgement after the restart.
-		for acks.Load() == before && time.Since(ready) < 60*time.Second && ctx.Err() == nil {
+		for firstAck.Load() == 0 && time.Since(ready) < 60*time.Second && ctx.Err() == nil {
 			time.Sleep(5 * time.Millisecond)
 		}
-		if acks.Load() != before {
-			o.Recovered = time.Since(killedAt)
+		if t := firstAck.Swap(-1); t > 0 {
+			o.Recovered = time.Unix(0, t).Sub(killedAt)
 		}
 		rep.Outages = append(rep.Outages, o)
 		logf("soak: weed back after %v (restart took %v); commits acknowledged again %v after the fault",
@@ -241,7 +244,7 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 // run commits until ctx is done: each request commits either all of the client's partitions
 // or one of them, at the next value of a per-client counter, so every key sees strictly
 // increasing offsets.
-func (c *soakClient) run(ctx context.Context, addr string, partitions int, timeout time.Duration, outage, acks *atomic.Int64) {
+func (c *soakClient) run(ctx context.Context, addr string, partitions int, timeout time.Duration, outage, firstAck *atomic.Int64) {
 	var conn *kafkaConn
 	defer func() {
 		if conn != nil {
@@ -316,7 +319,7 @@ func (c *soakClient) run(ctx context.Context, addr string, partitions int, timeo
 				c.nonRetriableBy["missing partition in response"]++
 			case code == 0:
 				c.acked++
-				acks.Add(1)
+				firstAck.CompareAndSwap(0, time.Now().UnixNano())
 				c.keys[p].lastAcked = n
 				c.keys[p].pending = c.keys[p].pending[:0]
 				if before == after && before%2 == 1 {
