@@ -249,9 +249,9 @@ func (r *report) writeSoak(p func(string, ...any), s *soakReport) {
 	p("gateway answers: each OffsetCommit carries one partition or all of them, at versions 2, 5, 7, 8 and 9")
 	p("(one per client). After a refusal or transport error a client waits 50 ms and goes on with the next")
 	p("value; a client that gets no answer within %v closes its connection (a transport error) and", r.Opts.reqTimeout)
-	p("reconnects. weed (filer, master and volume server in one process) is SIGKILLed %d times, stays dead", r.Opts.kills)
-	p("for %v each time and is restarted on the same data directory and ports; then it is SIGSTOPped %d", r.Opts.down, r.Opts.pauses)
-	p("times for %v (a hung filer: its ports stay open, nothing answers) and SIGCONTed. The faults are", r.Opts.pauseFor)
+	p("reconnects. weed (filer, master and volume server in one process) is SIGKILLed %s, stays dead", times(r.Opts.kills))
+	p("for %v each time and is restarted on the same data directory and ports; then it is SIGSTOPped %s", r.Opts.down, times(r.Opts.pauses))
+	p("for %v each time (a hung filer: its ports stay open, nothing answers) and SIGCONTed. The faults are", r.Opts.pauseFor)
 	p("evenly spaced. For every (group, partition) each client tracks the last commit it saw")
 	p("acknowledged (NONE) and every value it attempted after it; afterwards every key is read back")
 	p("through the gateway (OffsetFetch v5) once weed is healthy.")
@@ -333,7 +333,7 @@ func (r *report) writeHostile(p func(string, ...any), h *hostileReport) {
 	p("| peak during the corpus and the checks above | %s |", mib(h.PeakRSS))
 	p("| after them | %s |", mib(h.EndRSS))
 	if h.FloodFrames > 0 {
-		p("| peak with %d concurrent 16 MiB frames (a measurement, see below) | %s |", h.FloodFrames, mib(h.FloodPeakRSS))
+		p("| peak with %d concurrent 16 MiB frames (a measurement, not a check: see Observations) | %s |", h.FloodFrames, mib(h.FloodPeakRSS))
 	}
 	p("")
 	p("Filer: the whole tree was walked from `/` (ListEntries) before and after the run. Entries created")
@@ -395,6 +395,13 @@ func codeOr(code int16) string {
 		return "no answer"
 	}
 	return codeName(code)
+}
+
+func times(n int) string {
+	if n == 1 {
+		return "once"
+	}
+	return fmt.Sprintf("%d times", n)
 }
 
 func yes(b bool) string {
