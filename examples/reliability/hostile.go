@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -64,6 +65,8 @@ type hostileReport struct {
 	Names         []nameResult
 	NameFailures  []string // accepted names that did not round-trip
 	Held          int      // connections held open with partial frames while probing
+	FDsBefore     int      // the gateway's open file descriptors before the corpus
+	FDsAfter      int      // and after it, every client connection closed
 	BaselineRSS   int64
 	PeakRSS       int64
 	EndRSS        int64
@@ -107,6 +110,7 @@ func runHostile(ctx context.Context, cfg hostileConfig) (*hostileReport, error) 
 	if m, err := readMemory(pid); err == nil {
 		rep.BaselineRSS = m.RSS
 	}
+	rep.FDsBefore = countFDs(pid)
 	mem := sampleMemory(pid, 20*time.Millisecond)
 
 	inputs := hostileCorpus(cfg.Seed, cfg.Random)
@@ -164,6 +168,14 @@ func runHostile(ctx context.Context, cfg hostileConfig) (*hostileReport, error) 
 	if m, err := readMemory(pid); err == nil {
 		rep.EndRSS = m.RSS
 	}
+	// Every connection of the corpus is closed on our side by now; the gateway's side must
+	// follow (it sees EOF), so its descriptors come back to where they started.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		rep.FDsAfter = countFDs(pid)
+		if rep.FDsAfter <= rep.FDsBefore+fdSlack || time.Now().After(deadline) {
+			break
+		}
+	}
 	if cfg.Flood > 0 && !rep.Crashed {
 		flood := sampleMemory(pid, 20*time.Millisecond)
 		rep.FloodFrames = cfg.Flood
@@ -197,6 +209,19 @@ func runHostile(ctx context.Context, cfg hostileConfig) (*hostileReport, error) 
 	slices.Sort(rep.Outside)
 	rep.Took = time.Since(start)
 	return rep, nil
+}
+
+// fdSlack is how many more descriptors the gateway may hold after the corpus than before
+// (gRPC may open a connection to the filer or a listener may be re-armed).
+const fdSlack = 4
+
+// countFDs returns the number of open file descriptors of process pid, -1 if unknown.
+func countFDs(pid int) int {
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return -1
+	}
+	return len(ents)
 }
 
 // server16MiB is the gateway's default -max-frame-bytes.

@@ -100,6 +100,9 @@ func (r *report) failures() []string {
 		if h.Crashed || h.GatewayExit != nil {
 			f = append(f, fmt.Sprintf("hostile: gateway crashed or did not stop cleanly: %v", h.GatewayExit))
 		}
+		if h.FDsAfter < 0 || h.FDsAfter > h.FDsBefore+fdSlack {
+			f = append(f, fmt.Sprintf("hostile: the gateway holds %d file descriptors after the corpus, %d before", h.FDsAfter, h.FDsBefore))
+		}
 		if h.FloodFrames > 0 && !h.FloodServed {
 			f = append(f, "hostile: no answer after the frame flood")
 		}
@@ -331,6 +334,7 @@ func (r *report) writeHostile(p func(string, ...any), h *hostileReport) {
 	p("|---|---|")
 	p("| at start | %s |", mib(h.BaselineRSS))
 	p("| peak during the corpus and the checks above | %s |", mib(h.PeakRSS))
+	p("| open file descriptors before / after (every connection closed) | %d / %d |", h.FDsBefore, h.FDsAfter)
 	p("| after them | %s |", mib(h.EndRSS))
 	if h.FloodFrames > 0 {
 		p("| peak with %d concurrent 16 MiB frames (a measurement, not a check: see Observations) | %s |", h.FloodFrames, mib(h.FloodPeakRSS))

@@ -19,7 +19,7 @@ func sampleReport() *report {
 			RefusedByCode: map[string]int64{"COORDINATOR_NOT_AVAILABLE": 2}, AtLastAck: 4,
 			Outages: []outageReport{{Kind: "SIGKILL", KilledAt: 5 * time.Second, Down: time.Second, Restart: 2 * time.Second, Recovered: 4 * time.Second}}},
 		Hostile: &hostileReport{Categories: []string{"framing"}, ByCategory: map[string]*outcome{"framing": {Inputs: 3, Closed: 3}},
-			Inputs: 3, Names: []nameResult{{Name: "a|b", Fetched: true, Listed: true}}, FilerEntries: 5, UnderRoot: 5},
+			Inputs: 3, FDsBefore: 10, FDsAfter: 11, Names: []nameResult{{Name: "a|b", Fetched: true, Listed: true}}, FilerEntries: 5, UnderRoot: 5},
 		ScaleMem: &scaleReport{Groups: 10, Partitions: 10, Concurrency: 2, Commit: phase{Calls: 10, Total: 3 * time.Millisecond}, Listed: 10},
 	}
 }
@@ -62,6 +62,7 @@ func TestReportFailures(t *testing.T) {
 		{"outside root", func(r *report) { r.Hostile.Outside = []string{"/x"} }, "outside the root: /x"},
 		{"hostile exit", func(r *report) { r.Hostile.GatewayExit = errors.New("status 2") }, "status 2"},
 		{"flood", func(r *report) { r.Hostile.FloodFrames = 4 }, "frame flood"},
+		{"descriptors", func(r *report) { r.Hostile.FDsBefore, r.Hostile.FDsAfter = 10, 210 }, "210 file descriptors"},
 		{"error", func(r *report) { r.Errors = []string{"scale: boom"} }, "scale: boom"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
