@@ -12,8 +12,8 @@ import (
 // largest legitimate buffers are four concurrent 16 MiB frames (the bigFrames input); each
 // may cost up to about four times its size while its buffer grows and before the GC runs, on
 // top of a ~25 MiB baseline: 4 x 4 x 16 MiB + 25 MiB < 384 MiB. (Measured: ~200 MiB.) Under
-// go test -race the gateway is built with the race detector, whose shadow memory makes it two to three
-// times that (measured: 440-550 MiB).
+// go test -race the gateway is built with the race detector, whose shadow memory makes that two
+// to three times as much (measured: 440-550 MiB).
 func hostileRSSBound() int64 {
 	if raceEnabled {
 		return 1 << 30
