@@ -334,8 +334,8 @@ func (r *report) writeHostile(p func(string, ...any), h *hostileReport) {
 	p("|---|---|")
 	p("| at start | %s |", mib(h.BaselineRSS))
 	p("| peak during the corpus and the checks above | %s |", mib(h.PeakRSS))
-	p("| open file descriptors before / after (every connection closed) | %d / %d |", h.FDsBefore, h.FDsAfter)
 	p("| after them | %s |", mib(h.EndRSS))
+	p("| open file descriptors before / after (every connection closed) | %d / %d |", h.FDsBefore, h.FDsAfter)
 	if h.FloodFrames > 0 {
 		p("| peak with %d concurrent 16 MiB frames (a measurement, not a check: see Observations) | %s |", h.FloodFrames, mib(h.FloodPeakRSS))
 	}
