@@ -114,7 +114,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "reliability: %v\nBuild it with ./scripts/build-weed.sh (from the repository root) and run again.\n", err)
 		return 1
 	}
-	r := &report{Args: append([]string{"reliability"}, args...), Started: time.Now().UTC(), Weed: bin, Machine: describeMachine(), Opts: o}
+	r := &report{Args: append([]string{"reliability"}, args...), Started: time.Now().UTC(), Weed: bin, Machine: describeMachine(o.out), Opts: o}
 	tmp, err := os.MkdirTemp("", "offsetkit-reliability-")
 	if err != nil {
 		fmt.Fprintln(stderr, "reliability:", err)

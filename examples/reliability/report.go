@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -34,7 +35,9 @@ type machine struct {
 	MemTotal                        string
 }
 
-func describeMachine() machine {
+// describeMachine describes this machine and checkout; report, the file being written, does
+// not count as an uncommitted change.
+func describeMachine(report string) machine {
 	m := machine{OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(), CPUs: runtime.NumCPU()}
 	m.Host, _ = os.Hostname()
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -63,8 +66,13 @@ func describeMachine() machine {
 	}
 	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		m.Commit = strings.TrimSpace(string(out))
-		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-			m.Commit += " (with uncommitted changes)"
+		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
+			for _, line := range strings.Split(strings.TrimSpace(string(st)), "\n") {
+				if len(line) > 3 && (report == "" || filepath.Base(line[3:]) != filepath.Base(report)) {
+					m.Commit += " (with uncommitted changes)"
+					break
+				}
+			}
 		}
 	}
 	return m
