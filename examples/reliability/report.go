@@ -67,7 +67,7 @@ func describeMachine(report string) machine {
 	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
 		m.Commit = strings.TrimSpace(string(out))
 		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil {
-			for _, line := range strings.Split(strings.TrimSpace(string(st)), "\n") {
+			for _, line := range strings.Split(strings.TrimRight(string(st), "\n"), "\n") {
 				if len(line) > 3 && (report == "" || filepath.Base(line[3:]) != filepath.Base(report)) {
 					m.Commit += " (with uncommitted changes)"
 					break
