@@ -60,6 +60,11 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 	if req == nil {
 		return nil, fmt.Errorf("%w: nil OffsetCommit request", ErrMalformed)
 	}
+	if h.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.timeout)
+		defer cancel()
+	}
 	v := req.Version
 	if !h.serves(keyOffsetCommit, v) {
 		return nil, unsupported(keyOffsetCommit, v)

@@ -61,6 +61,11 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 	if req == nil {
 		return nil, fmt.Errorf("%w: nil OffsetFetch request", ErrMalformed)
 	}
+	if h.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.timeout)
+		defer cancel()
+	}
 	v := req.Version
 	if !h.serves(keyOffsetFetch, v) {
 		return nil, unsupported(keyOffsetFetch, v)

@@ -41,6 +41,11 @@ func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 	if req == nil {
 		return nil, fmt.Errorf("%w: nil OffsetDelete request", ErrMalformed)
 	}
+	if h.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.timeout)
+		defer cancel()
+	}
 	if !h.serves(keyOffsetDelete, req.Version) {
 		return nil, unsupported(keyOffsetDelete, req.Version)
 	}

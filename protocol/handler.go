@@ -53,6 +53,13 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives debug records of store failures and hook misbehaviour. nil discards.
 	Logger *slog.Logger
+	// Timeout bounds the time one request spends in the hooks and the store, like Kafka's
+	// offsets.commit.timeout.ms (5 seconds by default there). When it expires the request is
+	// answered with the retriable code its store failure maps to (COORDINATOR_NOT_AVAILABLE
+	// for commits and deletes, NOT_COORDINATOR for fetches), so a client retries instead of
+	// waiting on a stalled store. A write that timed out may still land later; a client that
+	// retries overwrites it. 0 adds no bound beyond the caller's context.
+	Timeout time.Duration
 	// Observer is told about every request, for metrics and tracing (see Observer). nil
 	// observes nothing and costs nothing.
 	Observer Observer
@@ -80,6 +87,7 @@ type Handler struct {
 	now          func() time.Time
 	log          *slog.Logger
 	obs          Observer
+	timeout      time.Duration
 	maxIDVersion int16 // highest OffsetCommit / OffsetFetch version served
 
 	// batches and lookups recycle the working memory of small commit batches and of
@@ -114,6 +122,7 @@ func New(store offsetstore.Store, opts Options) *Handler {
 		now:          opts.Now,
 		log:          opts.Logger,
 		obs:          opts.Observer,
+		timeout:      opts.Timeout,
 		maxIDVersion: 9,
 	}
 	h.intoer, _ = store.(offsetstore.FetchIntoer)
