@@ -118,30 +118,5 @@ func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(of
 // CommitIfAbsent implements offsetstore.Inserter: under the group's lock it stores each offset
 // whose partition has nothing stored.
 func (s *Store) CommitIfAbsent(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	const op = "CommitIfAbsent"
-	if err := s.check(ctx, op, group); err != nil {
-		return err
-	}
-	if err := offsetstore.ValidateOffsets(offsets); err != nil {
-		return &offsetstore.Error{Op: op, Group: group, Err: err}
-	}
-	if len(offsets) == 0 {
-		return nil
-	}
-	sh := s.shard(group)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if s.closed.Load() {
-		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
-	}
-	g := sh.groups[group]
-	if g == nil {
-		g = newGroup()
-		sh.groups[group] = g
-	}
-	w := writer{g: g}
-	for tp, o := range offsets {
-		w.set(tp, o, true)
-	}
-	return nil
+	return s.commit(ctx, "CommitIfAbsent", group, offsets, true)
 }

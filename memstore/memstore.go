@@ -101,7 +101,12 @@ func (s *Store) check(ctx context.Context, op, group string) error {
 // truncated to the millisecond. A negative partition fails the whole batch with ErrInvalid
 // before anything is stored.
 func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	const op = "Commit"
+	return s.commit(ctx, "Commit", group, offsets, false)
+}
+
+// commit stores offsets for group under the group's lock: every offset, or with ifAbsent only
+// those whose partition has nothing stored.
+func (s *Store) commit(ctx context.Context, op, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset, ifAbsent bool) error {
 	if err := s.check(ctx, op, group); err != nil {
 		return err
 	}
@@ -124,7 +129,7 @@ func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstor
 	}
 	w := writer{g: g}
 	for tp, o := range offsets {
-		w.set(tp, o, false)
+		w.set(tp, o, ifAbsent)
 	}
 	return nil
 }
