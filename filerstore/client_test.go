@@ -2,6 +2,7 @@ package filerstore_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 
@@ -18,9 +19,8 @@ import (
 // failing one.
 type wrapClient struct {
 	filer_pb.SeaweedFilerClient
-	// legacy makes StreamMutateEntry, LookupDirectoryEntries and TraverseBfsMetadata answer
-	// Unimplemented, as a filer older than those RPCs does.
-	legacy bool
+	// unimplemented names RPCs that answer Unimplemented, as on a filer older than them.
+	unimplemented []string
 	// fail, if set, is asked before each RPC; a non-nil error is returned instead of
 	// calling the filer.
 	fail func(method string) error
@@ -29,14 +29,17 @@ type wrapClient struct {
 	calls map[string]int
 }
 
-func (c *wrapClient) enter(method string, newer bool) error {
+// newerRPCs are the RPCs the store uses that old filers lack.
+var newerRPCs = []string{"ObjectTransaction", "StreamMutateEntry", "LookupDirectoryEntries", "TraverseBfsMetadata"}
+
+func (c *wrapClient) enter(method string) error {
 	c.mu.Lock()
 	if c.calls == nil {
 		c.calls = make(map[string]int)
 	}
 	c.calls[method]++
 	c.mu.Unlock()
-	if newer && c.legacy {
+	if slices.Contains(c.unimplemented, method) {
 		return status.Errorf(codes.Unimplemented, "unknown method %s for service filer_pb.SeaweedFiler", method)
 	}
 	if c.fail != nil {
@@ -59,49 +62,56 @@ func (c *wrapClient) reset() {
 }
 
 func (c *wrapClient) LookupDirectoryEntry(ctx context.Context, in *filer_pb.LookupDirectoryEntryRequest, opts ...grpc.CallOption) (*filer_pb.LookupDirectoryEntryResponse, error) {
-	if err := c.enter("LookupDirectoryEntry", false); err != nil {
+	if err := c.enter("LookupDirectoryEntry"); err != nil {
 		return nil, err
 	}
 	return c.SeaweedFilerClient.LookupDirectoryEntry(ctx, in, opts...)
 }
 
 func (c *wrapClient) LookupDirectoryEntries(ctx context.Context, in *filer_pb.LookupDirectoryEntriesRequest, opts ...grpc.CallOption) (*filer_pb.LookupDirectoryEntriesResponse, error) {
-	if err := c.enter("LookupDirectoryEntries", true); err != nil {
+	if err := c.enter("LookupDirectoryEntries"); err != nil {
 		return nil, err
 	}
 	return c.SeaweedFilerClient.LookupDirectoryEntries(ctx, in, opts...)
 }
 
 func (c *wrapClient) ListEntries(ctx context.Context, in *filer_pb.ListEntriesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[filer_pb.ListEntriesResponse], error) {
-	if err := c.enter("ListEntries", false); err != nil {
+	if err := c.enter("ListEntries"); err != nil {
 		return nil, err
 	}
 	return c.SeaweedFilerClient.ListEntries(ctx, in, opts...)
 }
 
 func (c *wrapClient) CreateEntry(ctx context.Context, in *filer_pb.CreateEntryRequest, opts ...grpc.CallOption) (*filer_pb.CreateEntryResponse, error) {
-	if err := c.enter("CreateEntry", false); err != nil {
+	if err := c.enter("CreateEntry"); err != nil {
 		return nil, err
 	}
 	return c.SeaweedFilerClient.CreateEntry(ctx, in, opts...)
 }
 
 func (c *wrapClient) DeleteEntry(ctx context.Context, in *filer_pb.DeleteEntryRequest, opts ...grpc.CallOption) (*filer_pb.DeleteEntryResponse, error) {
-	if err := c.enter("DeleteEntry", false); err != nil {
+	if err := c.enter("DeleteEntry"); err != nil {
 		return nil, err
 	}
 	return c.SeaweedFilerClient.DeleteEntry(ctx, in, opts...)
 }
 
 func (c *wrapClient) StreamMutateEntry(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[filer_pb.StreamMutateEntryRequest, filer_pb.StreamMutateEntryResponse], error) {
-	if err := c.enter("StreamMutateEntry", true); err != nil {
+	if err := c.enter("StreamMutateEntry"); err != nil {
 		return nil, err
 	}
 	return c.SeaweedFilerClient.StreamMutateEntry(ctx, opts...)
 }
 
+func (c *wrapClient) ObjectTransaction(ctx context.Context, in *filer_pb.ObjectTransactionRequest, opts ...grpc.CallOption) (*filer_pb.ObjectTransactionResponse, error) {
+	if err := c.enter("ObjectTransaction"); err != nil {
+		return nil, err
+	}
+	return c.SeaweedFilerClient.ObjectTransaction(ctx, in, opts...)
+}
+
 func (c *wrapClient) TraverseBfsMetadata(ctx context.Context, in *filer_pb.TraverseBfsMetadataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[filer_pb.TraverseBfsMetadataResponse], error) {
-	if err := c.enter("TraverseBfsMetadata", true); err != nil {
+	if err := c.enter("TraverseBfsMetadata"); err != nil {
 		return nil, err
 	}
 	return c.SeaweedFilerClient.TraverseBfsMetadata(ctx, in, opts...)

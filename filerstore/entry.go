@@ -1,7 +1,9 @@
 package filerstore
 
 import (
+	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,8 +108,10 @@ func entryOffset(e *filer_pb.Entry) (offsetstore.Offset, error) {
 }
 
 // fileEntry builds a small file entry with inline content and the attributes the SeaweedFS
-// gateway sets.
+// gateway sets, plus the content's MD5, which the filer serves as the entry's ETag: the
+// conditional deletes of ExpireOffsets compare it.
 func fileEntry(name string, content []byte, now time.Time) *filer_pb.Entry {
+	sum := md5.Sum(content)
 	return &filer_pb.Entry{
 		Name:    name,
 		Content: content,
@@ -116,8 +120,19 @@ func fileEntry(name string, content []byte, now time.Time) *filer_pb.Entry {
 			Mtime:    now.Unix(),
 			FileMode: 0o644,
 			FileSize: uint64(len(content)),
+			Md5:      sum[:],
 		},
 	}
+}
+
+// entryETag is the ETag the filer evaluates IF_ETAG_MATCH conditions against, for the
+// entries this store reads: the hex MD5 when the entry has one, else "" (entries written by
+// the SeaweedFS gateway).
+func entryETag(e *filer_pb.Entry) string {
+	if md := e.GetAttributes().GetMd5(); len(md) > 0 {
+		return hex.EncodeToString(md)
+	}
+	return ""
 }
 
 func unixMilli(t time.Time) int64 {

@@ -43,7 +43,7 @@ var errBadEscape = errors.New("filerstore: not a canonical escaped name")
 //     (upper-case hex), as in URL percent-encoding;
 //   - "" becomes "%", "." becomes "%2E" and ".." becomes "%2E%2E";
 //   - an escaped name longer than [MaxNameLength] bytes becomes a readable prefix of it,
-//     followed by "%~" and the hex SHA-256 of the original name: 255 bytes in all. Distinct
+//     followed by "%~" and the hex SHA-256 of the original name, at most 255 bytes. Distinct
 //     names get distinct hashed names (barring a SHA-256 collision), and the store keeps the
 //     original name in a marker file so that listings return it.
 //

@@ -20,21 +20,36 @@
 // Group and topic names are escaped with [EscapeName]: the identity for safe names, so the
 // gateway's data stays readable, and injective, so no group can read or write another group's
 // offsets or anything outside Root. Over-long names are stored under a hashed name, with the
-// original kept in a marker file named "%name" inside the hashed directory.
+// original kept in a marker file named "%name" inside the hashed directory; a Commit to such
+// a group or topic writes that marker first, which costs one more round trip.
+//
+// The gateway does not escape, so what it wrote under an unsafe name (one with '/', '%', a
+// control character or invalid UTF-8, "", ".", "..", or longer than 255 bytes) is not read
+// back under that name: such data was already unreachable or ambiguous for the gateway
+// itself (a group "a/b" nests inside group "a"), and is left where it is.
 //
 // # Round trips
 //
-// A Commit of one partition is one CreateEntry. A Commit or Delete of many partitions runs over
-// one StreamMutateEntry stream, which the filer executes concurrently; a Fetch of many
-// partitions is one LookupDirectoryEntries call per 1,024 partitions; FetchAll is one
-// TraverseBfsMetadata stream over the group's directory. On filers that lack those RPCs the
-// store falls back to unary calls in bounded parallel, and to paginated ListEntries for
-// FetchAll, so groups larger than the filer's listing limit are read whole.
+// On a filer with ObjectTransaction (SeaweedFS 4.29+), a Commit or Delete of any number of
+// partitions is one ObjectTransaction per 1,024 partitions, under the lock of the group's
+// directory; on older filers one partition is one CreateEntry (or DeleteEntry), and more go
+// over one StreamMutateEntry stream (4.18+) or in bounded parallel unary calls. A Fetch of one
+// partition is one LookupDirectoryEntry, of more one LookupDirectoryEntries call per 1,024
+// partitions. FetchAll is one TraverseBfsMetadata stream over the group's directory. On
+// filers that lack those RPCs the store falls back to unary calls in bounded parallel, and to
+// paginated ListEntries for FetchAll, so groups larger than the filer's listing limit are
+// read whole.
+//
+// The store also implements offsetstore.Inserter and offsetstore.Expirer, with the filer's
+// conditional writes (see CommitIfAbsent and ExpireOffsets). Offset files carry the MD5 of
+// their content as an attribute, which the filer serves as their ETag.
 //
 // # Errors
 //
 // Only the filer's "no entry is found" makes an offset absent. Every other failure, an
-// unreadable entry included, is returned as an [*offsetstore.Error]. The store keeps no cache:
+// unreadable entry included, is returned as an [*offsetstore.Error]. A write that failed, on
+// a deadline say, may still have reached the filer and be applied, as the offsetstore
+// contract allows for any failed Commit or Delete. The store keeps no cache:
 // every read goes to the filer, so several stores (several gateways) over one filer always
 // see each other's writes.
 package filerstore
@@ -52,6 +67,7 @@ import (
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/seaweedfs/seaweedfs/weed/pb/filer_pb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -60,8 +76,8 @@ import (
 // DefaultRoot is the directory under which the SeaweedFS Kafka gateway keeps consumer offsets.
 const DefaultRoot = "/topics/kafka/.meta/consumer_offsets"
 
-// DefaultParallelism bounds the concurrent RPCs of one call when the store falls back to
-// unary calls.
+// DefaultParallelism bounds the concurrent RPCs of one call: batched lookups, and unary
+// calls on filers without the batch RPCs.
 const DefaultParallelism = 16
 
 const (
@@ -71,6 +87,8 @@ const (
 	// lookupBatchSize is the number of lookups per LookupDirectoryEntries call (the filer
 	// accepts up to 4,096).
 	lookupBatchSize = 1024
+	// txnBatchSize is the number of mutations per ObjectTransaction call.
+	txnBatchSize = 1024
 	// maxParallelism caps Options.Parallelism.
 	maxParallelism = 256
 )
@@ -85,8 +103,8 @@ type Options struct {
 	// Logger receives warnings, such as directories that are not the store's and are
 	// skipped. Default: discard.
 	Logger *slog.Logger
-	// DialOptions are used by Dial instead of its default, plaintext transport
-	// credentials. New ignores them.
+	// DialOptions are used by Dial instead of its defaults: plaintext transport
+	// credentials and a reconnect backoff capped at 2 s. New ignores them.
 	DialOptions []grpc.DialOption
 }
 
@@ -103,7 +121,10 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// Set when the filer answered Unimplemented, so later calls use the fallback at once.
+	// noX is set when the filer answered Unimplemented, so later calls use the fallback at
+	// once.
+	hasTxn         atomic.Bool // the filer answered an ObjectTransaction
+	noTxn          atomic.Bool
 	noStreamMutate atomic.Bool
 	noBatchLookup  atomic.Bool
 	noTraverse     atomic.Bool
@@ -143,7 +164,15 @@ func New(client filer_pb.SeaweedFilerClient, opts Options) (*Store, error) {
 func Dial(ctx context.Context, addr string, opts Options) (*Store, error) {
 	dialOpts := opts.DialOptions
 	if len(dialOpts) == 0 {
-		dialOpts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		dialOpts = []grpc.DialOption{
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			// gRPC's default reconnect backoff grows to 120 s, so a gateway could go on
+			// failing for two minutes after its filer came back; keep retries frequent.
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+				MinConnectTimeout: 5 * time.Second,
+			}),
+		}
 	}
 	conn, err := grpc.NewClient(addr, dialOpts...)
 	if err != nil {

@@ -1,6 +1,8 @@
 package filerstore_test
 
 import (
+	"bytes"
+	"crypto/md5"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,8 +120,8 @@ func TestGoldenGatewayData(t *testing.T) {
 }
 
 // TestGoldenStoreWritesGatewayFormat commits through the store and reads the entry the way
-// the gateway does: same path, same attributes, a JSON document the gateway decodes, which
-// begins with the gateway's own four fields in its order.
+// the gateway does: same path, same attributes (plus the content's MD5), a JSON document the
+// gateway decodes, which begins with the gateway's own four fields in its order.
 func TestGoldenStoreWritesGatewayFormat(t *testing.T) {
 	ctx := testCtx(t)
 	s := newStore(t, filerstore.Options{})
@@ -136,6 +138,9 @@ func TestGoldenStoreWritesGatewayFormat(t *testing.T) {
 	wantJSON := `{"type":"offset","value":99,"committed_at":1760000000456,"metadata":"m\"\u003c\u0026\u003e","leader_epoch":4,"expire_at":1760086400456}`
 	if string(e.Content) != wantJSON {
 		t.Fatalf("content\n got %s\nwant %s", e.Content, wantJSON)
+	}
+	if sum := md5.Sum(e.Content); !bytes.Equal(e.Attributes.Md5, sum[:]) {
+		t.Fatalf("md5 attribute %x, want the content's %x", e.Attributes.Md5, sum)
 	}
 	if e.IsDirectory || len(e.Chunks) != 0 || e.Attributes.FileMode != 0644 || e.Attributes.FileSize != uint64(len(e.Content)) {
 		t.Fatalf("entry attributes %+v, %d chunks", e.Attributes, len(e.Chunks))

@@ -10,10 +10,12 @@ import (
 
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/seaweedfs/seaweedfs/weed/pb/filer_pb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
-// Commit stores every offset of the batch (last writer wins). One partition costs one
-// CreateEntry; a larger batch goes over one StreamMutateEntry stream. A group or topic with a
+// Commit stores every offset of the batch (last writer wins): one ObjectTransaction per
+// 1,024 partitions (see the package documentation for older filers). A group or topic with a
 // hashed name first gets its marker file, so that every stored offset can be listed under its
 // original name.
 func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
@@ -33,15 +35,41 @@ func (s *Store) commit(ctx context.Context, group string, offsets map[offsetstor
 	if len(offsets) == 0 {
 		return nil
 	}
+	groupDir, markers, muts, err := s.commitMutations(group, offsets)
+	if err != nil {
+		return err
+	}
+	// Markers go first: an offset is never stored under a hashed name that cannot be read
+	// back as its original. A transaction applies its mutations in order, so one does.
+	if len(markers) > 0 && !s.noTxn.Load() {
+		txn := make([]*filer_pb.ObjectMutation, 0, len(markers)+len(muts))
+		for _, m := range append(markers, muts...) {
+			txn = append(txn, objectMutation(m))
+		}
+		_, err := s.transact(ctx, groupDir, txn)
+		if !isUnimplemented(err) {
+			return err
+		}
+		s.noTxn.Store(true)
+	}
+	if len(markers) > 0 {
+		if err := s.mutate(ctx, groupDir, markers); err != nil {
+			return err
+		}
+	}
+	return s.mutate(ctx, groupDir, muts)
+}
+
+// commitMutations builds the writes of a Commit: marker files of hashed names (which must be
+// written first) and offset files.
+func (s *Store) commitMutations(group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) (groupDir string, markers, muts []*filer_pb.StreamMutateEntryRequest, err error) {
 	t := now()
 	groupEsc := EscapeName(group)
-	groupDir := joinPath(s.root, groupEsc)
-
-	var markers []*filer_pb.StreamMutateEntryRequest
+	groupDir = joinPath(s.root, groupEsc)
 	if isHashed(groupEsc) {
 		markers = append(markers, createMutation(groupDir, fileEntry(nameFileName, []byte(group), t)))
 	}
-	muts := make([]*filer_pb.StreamMutateEntryRequest, 0, len(offsets))
+	muts = make([]*filer_pb.StreamMutateEntryRequest, 0, len(offsets))
 	topicDirs := make(map[string]string)
 	for tp, o := range offsets {
 		topicDir, ok := topicDirs[tp.Topic]
@@ -55,19 +83,12 @@ func (s *Store) commit(ctx context.Context, group string, offsets map[offsetstor
 		}
 		content, err := encodeOffset(o)
 		if err != nil {
-			return err
+			return "", nil, nil, err
 		}
 		partDir := joinPath(topicDir, strconv.FormatInt(int64(tp.Partition), 10))
 		muts = append(muts, createMutation(partDir, fileEntry(offsetFileName, content, t)))
 	}
-	// Markers go first: an offset is never stored under a hashed name that cannot be read
-	// back as its original.
-	if len(markers) > 0 {
-		if err := s.mutate(ctx, markers); err != nil {
-			return err
-		}
-	}
-	return s.mutate(ctx, muts)
+	return groupDir, markers, muts, nil
 }
 
 // Fetch returns the stored offsets of the requested partitions: one LookupDirectoryEntry for
@@ -184,6 +205,26 @@ func (g *groupTree) topic(dir string) *topicTree {
 }
 
 func (s *Store) fetchAll(ctx context.Context, group string) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
+	stored, err := s.readGroup(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[offsetstore.TopicPartition]offsetstore.Offset, len(stored))
+	for tp, st := range stored {
+		out[tp] = st.offset
+	}
+	return out, nil
+}
+
+// storedOffset is one offset file of a group, as read.
+type storedOffset struct {
+	offset offsetstore.Offset
+	dir    string          // the partition directory
+	entry  *filer_pb.Entry // the offset file
+}
+
+// readGroup reads every offset file of group.
+func (s *Store) readGroup(ctx context.Context, group string) (map[offsetstore.TopicPartition]storedOffset, error) {
 	groupEsc := EscapeName(group)
 	groupDir := joinPath(s.root, groupEsc)
 	tree := &groupTree{topics: make(map[string]*topicTree)}
@@ -194,11 +235,13 @@ func (s *Store) fetchAll(ctx context.Context, group string) (map[offsetstore.Top
 			s.noTraverse.Store(true)
 			tree.topics = make(map[string]*topicTree)
 		} else if err != nil {
-			// The traversal reports a missing group directory only as text; settle it with
-			// a lookup, whose not-found is definite.
+			if errors.Is(err, errGroupDirNotFound) {
+				return map[offsetstore.TopicPartition]storedOffset{}, nil
+			}
+			// Settle any other failure with a lookup, whose not-found is definite.
 			e, lerr := s.lookupOne(ctx, s.root, groupEsc)
 			if lerr == nil && e == nil {
-				return make(map[offsetstore.TopicPartition]offsetstore.Offset), nil
+				return map[offsetstore.TopicPartition]storedOffset{}, nil
 			}
 			return nil, err
 		}
@@ -232,6 +275,9 @@ func (s *Store) traverseGroup(ctx context.Context, groupDir string, tree *groupT
 			if isUnimplemented(err) {
 				return err
 			}
+			if isTraverseNotFound(err, groupDir) {
+				return errGroupDirNotFound
+			}
 			return fmt.Errorf("TraverseBfsMetadata %s: %w", groupDir, err)
 		}
 		e := resp.Entry
@@ -253,6 +299,19 @@ func (s *Store) traverseGroup(ctx context.Context, groupDir string, tree *groupT
 			tree.topic(topicDir).parts[p] = e
 		}
 	}
+}
+
+// errGroupDirNotFound is the filer's not-found for a group's directory, as a traversal
+// reports it.
+var errGroupDirNotFound = errors.New("filerstore: group directory not found")
+
+// isTraverseNotFound reports whether err is TraverseBfsMetadata's answer for a directory that
+// does not exist: the filer sends its not-found only as text, exactly
+// "find dir <dir>: filer: no entry is found in filer store", with code Unknown. Any other
+// text is an error.
+func isTraverseNotFound(err error, dir string) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unknown && st.Message() == "find dir "+dir+": "+filer_pb.ErrNotFound.Error()
 }
 
 // listGroup gathers the group's tree with paginated listings and batched lookups.
@@ -324,30 +383,32 @@ func (s *Store) listGroup(ctx context.Context, groupDir string, tree *groupTree)
 }
 
 // assemble turns a gathered tree into offsets under their original topic names.
-func (s *Store) assemble(groupDir string, tree *groupTree) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
+func (s *Store) assemble(groupDir string, tree *groupTree) (map[offsetstore.TopicPartition]storedOffset, error) {
 	n := 0
 	for _, t := range tree.topics {
 		n += len(t.parts)
 	}
-	out := make(map[offsetstore.TopicPartition]offsetstore.Offset, n)
+	out := make(map[offsetstore.TopicPartition]storedOffset, n)
 	for dir, t := range tree.topics {
 		if len(t.parts) == 0 {
 			continue
 		}
+		topicDir := joinPath(groupDir, dir)
 		topic, err := s.dirName(dir, t.marker, t.hasMarker)
 		if err != nil {
 			if errors.Is(err, errBadEscape) {
-				s.log.Warn("filerstore: skipping a topic directory that is not an escaped name", "dir", joinPath(groupDir, dir))
+				s.log.Warn("filerstore: skipping a topic directory that is not an escaped name", "dir", topicDir)
 				continue
 			}
-			return nil, fmt.Errorf("%s: %w", joinPath(groupDir, dir), err)
+			return nil, fmt.Errorf("%s: %w", topicDir, err)
 		}
 		for p, e := range t.parts {
+			partDir := joinPath(topicDir, strconv.FormatInt(int64(p), 10))
 			o, err := entryOffset(e)
 			if err != nil {
-				return nil, fmt.Errorf("%s/%d/%s: %w", joinPath(groupDir, dir), p, offsetFileName, err)
+				return nil, fmt.Errorf("%s/%s: %w", partDir, offsetFileName, err)
 			}
-			out[offsetstore.TopicPartition{Topic: topic, Partition: p}] = o
+			out[offsetstore.TopicPartition{Topic: topic, Partition: p}] = storedOffset{offset: o, dir: partDir, entry: e}
 		}
 	}
 	return out, nil
@@ -401,7 +462,7 @@ func (s *Store) Delete(ctx context.Context, group string, partitions []offsetsto
 		seen[tp] = struct{}{}
 		muts = append(muts, deleteMutation(s.partitionDir(groupDir, tp), offsetFileName))
 	}
-	return s.fail(ctx, op, group, s.mutate(opCtx, muts))
+	return s.fail(ctx, op, group, s.mutate(opCtx, groupDir, muts))
 }
 
 // DeleteGroup removes the group's directory and everything in it: a lookup, then one

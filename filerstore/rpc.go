@@ -10,10 +10,26 @@ import (
 	"github.com/seaweedfs/seaweedfs/weed/pb/filer_pb"
 )
 
-// mutate applies every mutation (each a create or a delete), in no particular order. One
-// mutation is one unary call; more go over one StreamMutateEntry stream, or in bounded
-// parallel unary calls on a filer without it. On error any subset may have been applied.
-func (s *Store) mutate(ctx context.Context, muts []*filer_pb.StreamMutateEntryRequest) error {
+// mutate applies every mutation (each a create or a delete), in no particular order. On a
+// filer with ObjectTransaction (4.29+) the mutations go in transactions of up to
+// txnBatchSize, which the filer applies one after another under the lock of lockKey, the
+// group's directory, without the per-request work of CreateEntry. Every write of the store
+// to a group takes that lock, so the conditional writes of
+// CommitIfAbsent and ExpireOffsets are atomic with respect to Commit and Delete. On an older
+// filer one mutation is one unary call, and more go over one StreamMutateEntry stream
+// (4.18+) or in bounded parallel unary calls. On error any subset may have been applied.
+func (s *Store) mutate(ctx context.Context, lockKey string, muts []*filer_pb.StreamMutateEntryRequest) error {
+	if !s.noTxn.Load() {
+		txn := make([]*filer_pb.ObjectMutation, len(muts))
+		for i, m := range muts {
+			txn[i] = objectMutation(m)
+		}
+		_, err := s.transact(ctx, lockKey, txn)
+		if !isUnimplemented(err) {
+			return err
+		}
+		s.noTxn.Store(true)
+	}
 	if len(muts) > 1 && !s.noStreamMutate.Load() {
 		err := s.mutateStream(ctx, muts)
 		if !errors.Is(err, errStreamUnimplemented) {
@@ -24,6 +40,73 @@ func (s *Store) mutate(ctx context.Context, muts []*filer_pb.StreamMutateEntryRe
 	return forEach(ctx, len(muts), s.par, func(ctx context.Context, i int) error {
 		return s.mutateOne(ctx, muts[i])
 	})
+}
+
+func objectMutation(m *filer_pb.StreamMutateEntryRequest) *filer_pb.ObjectMutation {
+	switch r := m.Request.(type) {
+	case *filer_pb.StreamMutateEntryRequest_CreateRequest:
+		return &filer_pb.ObjectMutation{
+			Type:      filer_pb.ObjectMutation_PUT,
+			Directory: r.CreateRequest.Directory,
+			Entry:     r.CreateRequest.Entry,
+		}
+	case *filer_pb.StreamMutateEntryRequest_DeleteRequest:
+		return &filer_pb.ObjectMutation{
+			Type:         filer_pb.ObjectMutation_DELETE,
+			Directory:    r.DeleteRequest.Directory,
+			Name:         r.DeleteRequest.Name,
+			IsDeleteData: r.DeleteRequest.IsDeleteData,
+		}
+	}
+	panic(fmt.Sprintf("filerstore: unexpected mutation %T", m.Request))
+}
+
+// transact applies the mutations in order, in ObjectTransaction calls of up to txnBatchSize
+// mutations under the lock of lockKey. A mutation whose own condition fails is skipped and
+// reported in skipped (by index); any other failure ends the call with an error. It returns
+// the filer's Unimplemented error, having applied nothing, when the filer lacks the RPC.
+func (s *Store) transact(ctx context.Context, lockKey string, muts []*filer_pb.ObjectMutation) (skipped []int, err error) {
+	for start := 0; start < len(muts); {
+		chunk := muts[start:min(start+txnBatchSize, len(muts))]
+		// RouteKey sends the transaction to the filer that owns the key on the lock ring, so
+		// that with several filers one filer's lock still orders every write to the group.
+		resp, err := s.client.ObjectTransaction(ctx, &filer_pb.ObjectTransactionRequest{LockKey: lockKey, RouteKey: lockKey, Mutations: chunk})
+		if err != nil {
+			if isUnimplemented(err) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("ObjectTransaction: %w", err)
+		}
+		s.hasTxn.Store(true)
+		if resp.Error == "" && resp.ErrorCode == filer_pb.FilerError_OK {
+			start += len(chunk)
+			continue
+		}
+		failed := -1
+		if resp.FailedMutation != nil && int(*resp.FailedMutation) < len(chunk) {
+			failed = int(*resp.FailedMutation)
+		}
+		if failed >= 0 && resp.ErrorCode == filer_pb.FilerError_PRECONDITION_FAILED && chunk[failed].Condition != nil {
+			// Everything before the failed mutation was applied; go on after it.
+			skipped = append(skipped, start+failed)
+			start += failed + 1
+			continue
+		}
+		at := ""
+		if failed >= 0 {
+			m := chunk[failed]
+			name := m.Name
+			if m.Entry != nil {
+				name = m.Entry.Name
+			}
+			at = " " + m.Directory + "/" + name
+		}
+		if sentinel := filer_pb.FilerErrorToSentinel(resp.ErrorCode); sentinel != nil {
+			return nil, fmt.Errorf("ObjectTransaction%s: %w (%s)", at, sentinel, resp.Error)
+		}
+		return nil, fmt.Errorf("ObjectTransaction%s: %s", at, resp.Error)
+	}
+	return skipped, nil
 }
 
 var errStreamUnimplemented = errors.New("filerstore: StreamMutateEntry is not implemented by the filer")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,7 +107,7 @@ func TestHostileNamesStayInside(t *testing.T) {
 // than 1,000 topics, and a topic with more than 1,000 partitions).
 func TestLegacyFiler(t *testing.T) {
 	ctx := testCtx(t)
-	c := &wrapClient{SeaweedFilerClient: filerClient(t), legacy: true}
+	c := &wrapClient{SeaweedFilerClient: filerClient(t), unimplemented: newerRPCs}
 	s := newStoreOn(t, c, filerstore.Options{})
 	batch := map[offsetstore.TopicPartition]offsetstore.Offset{}
 	for p := range 1100 {
@@ -128,14 +129,12 @@ func TestLegacyFiler(t *testing.T) {
 	if c.count("ListEntries") < 3 || c.count("LookupDirectoryEntry") < len(batch) {
 		t.Fatalf("FetchAll did not use the listing fallback: %v", c.calls)
 	}
-	if c.count("TraverseBfsMetadata") > 1 || c.count("LookupDirectoryEntries") > 1 {
-		t.Fatalf("newer RPCs retried after Unimplemented: %v", c.calls)
-	}
+	// Once a call has learnt that the filer lacks an RPC, later calls do not ask again.
 	c.reset()
 	if _, err := s.FetchAll(ctx, "g"); err != nil {
 		t.Fatal(err)
 	}
-	if c.count("TraverseBfsMetadata") > 0 || c.count("LookupDirectoryEntries") > 0 || c.count("StreamMutateEntry") > 0 {
+	if c.count("TraverseBfsMetadata") > 0 || c.count("LookupDirectoryEntries") > 0 || c.count("StreamMutateEntry") > 0 || c.count("ObjectTransaction") > 0 {
 		t.Fatalf("newer RPCs retried after Unimplemented: %v", c.calls)
 	}
 	got, err = s.Fetch(ctx, "g", offsetstore.SortedPartitions(batch)[:50])
@@ -179,16 +178,16 @@ func TestRoundTrips(t *testing.T) {
 	}{
 		{"Commit 1", func() error {
 			return offsetstore.CommitOne(ctx, s, "g", offsetstore.TopicPartition{Topic: "t", Partition: 0}, offsetstore.Offset{Offset: 1})
-		}, map[string]int{"CreateEntry": 1}},
-		{"Commit 64", func() error { return s.Commit(ctx, "g", batch) }, map[string]int{"StreamMutateEntry": 1}},
+		}, map[string]int{"ObjectTransaction": 1}},
+		{"Commit 64", func() error { return s.Commit(ctx, "g", batch) }, map[string]int{"ObjectTransaction": 1}},
 		{"Fetch 1", func() error {
 			_, err := s.Fetch(ctx, "g", []offsetstore.TopicPartition{{Topic: "t", Partition: 0}})
 			return err
 		}, map[string]int{"LookupDirectoryEntry": 1}},
 		{"Fetch 64", func() error { _, err := s.Fetch(ctx, "g", offsetstore.SortedPartitions(batch)); return err }, map[string]int{"LookupDirectoryEntries": 1}},
 		{"FetchAll", func() error { _, err := s.FetchAll(ctx, "g"); return err }, map[string]int{"TraverseBfsMetadata": 1}},
-		{"FetchAll unknown group", func() error { _, err := s.FetchAll(ctx, "nope"); return err }, map[string]int{"TraverseBfsMetadata": 1, "LookupDirectoryEntry": 1}},
-		{"Delete 64", func() error { return s.Delete(ctx, "g", offsetstore.SortedPartitions(batch)) }, map[string]int{"StreamMutateEntry": 1}},
+		{"FetchAll unknown group", func() error { _, err := s.FetchAll(ctx, "nope"); return err }, map[string]int{"TraverseBfsMetadata": 1}},
+		{"Delete 64", func() error { return s.Delete(ctx, "g", offsetstore.SortedPartitions(batch)) }, map[string]int{"ObjectTransaction": 1}},
 		{"DeleteGroup", func() error { return s.DeleteGroup(ctx, "g") }, map[string]int{"LookupDirectoryEntry": 1, "DeleteEntry": 1}},
 	}
 	for _, tt := range tests {
@@ -214,9 +213,24 @@ func TestFailingFiler(t *testing.T) {
 	tp := offsetstore.TopicPartition{Topic: "t", Partition: 0}
 	tp2 := offsetstore.TopicPartition{Topic: "t", Partition: 1}
 	baseline := map[offsetstore.TopicPartition]offsetstore.Offset{tp: {Offset: 1, LeaderEpoch: -1}, tp2: {Offset: 2, LeaderEpoch: -1}}
-	for _, method := range []string{"CreateEntry", "StreamMutateEntry", "LookupDirectoryEntry", "LookupDirectoryEntries", "TraverseBfsMetadata", "ListEntries", "DeleteEntry"} {
-		t.Run(method, func(t *testing.T) {
-			c := &wrapClient{SeaweedFilerClient: filerClient(t), fail: func(m string) error {
+	for _, tc := range []struct {
+		method        string
+		unimplemented []string
+	}{
+		{"ObjectTransaction", nil},
+		{"StreamMutateEntry", []string{"ObjectTransaction"}},
+		{"CreateEntry", newerRPCs},
+		{"DeleteEntry", newerRPCs},
+		{"LookupDirectoryEntry", nil},
+		{"LookupDirectoryEntries", nil},
+		{"TraverseBfsMetadata", nil},
+		{"ListEntries", nil},
+		{"ListEntries", newerRPCs},
+		{"DeleteEntry", nil},
+	} {
+		method := tc.method
+		t.Run(fmt.Sprintf("%s/unimplemented=%d", method, len(tc.unimplemented)), func(t *testing.T) {
+			c := &wrapClient{SeaweedFilerClient: filerClient(t), unimplemented: tc.unimplemented, fail: func(m string) error {
 				if m == method {
 					return boom
 				}
@@ -433,5 +447,179 @@ func TestDial(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("Dial of a closed port took %v", d)
+	}
+}
+
+// TestFilerRejectsWrite: a write the filer refuses for one entry (a directory is in the way) is
+// an error on every write path: single CreateEntry, ObjectTransaction, StreamMutateEntry and
+// parallel unary calls; the other partitions of the batch stay readable.
+func TestFilerRejectsWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		unimplemented []string
+		n             int
+	}{
+		{"single", nil, 1},
+		{"transaction", nil, 8},
+		{"stream", []string{"ObjectTransaction"}, 8},
+		{"unary", newerRPCs, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			c := &wrapClient{SeaweedFilerClient: filerClient(t), unimplemented: tc.unimplemented}
+			s := newStoreOn(t, c, filerstore.Options{})
+			// A directory where the offset file of blocked/0 would go.
+			if err := filer_pb.CreateEntry(ctx, filerClient(t), &filer_pb.CreateEntryRequest{
+				Directory: s.Root() + "/g/blocked/0",
+				Entry:     &filer_pb.Entry{Name: "offset", IsDirectory: true, Attributes: &filer_pb.FuseAttributes{FileMode: 0o755 | 1<<31}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			batch := map[offsetstore.TopicPartition]offsetstore.Offset{{Topic: "blocked", Partition: 0}: {Offset: 1}}
+			for p := 1; p < tc.n; p++ {
+				batch[offsetstore.TopicPartition{Topic: "ok", Partition: int32(p)}] = offsetstore.Offset{Offset: 1}
+			}
+			err := s.Commit(ctx, "g", batch)
+			var se *offsetstore.Error
+			if !errors.As(err, &se) || se.Op != "Commit" {
+				t.Fatalf("Commit = %v, want an *offsetstore.Error", err)
+			}
+			// What is in the way is not an offset: reading it is an error, not "absent".
+			if m, err := s.Fetch(ctx, "g", []offsetstore.TopicPartition{{Topic: "blocked", Partition: 0}}); err == nil {
+				t.Fatalf("Fetch of the blocked partition = %v, want an error", m)
+			}
+		})
+	}
+}
+
+// TestWritePaths: commits and deletes of many partitions give the same results on every
+// write path (ObjectTransaction, StreamMutateEntry, parallel unary calls).
+func TestWritePaths(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		unimplemented []string
+		rpc           string
+	}{
+		{"transaction", nil, "ObjectTransaction"},
+		{"stream", []string{"ObjectTransaction"}, "StreamMutateEntry"},
+		{"unary", newerRPCs, "CreateEntry"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			c := &wrapClient{SeaweedFilerClient: filerClient(t), unimplemented: tc.unimplemented}
+			s := newStoreOn(t, c, filerstore.Options{})
+			batch := map[offsetstore.TopicPartition]offsetstore.Offset{}
+			for p := range 100 {
+				batch[offsetstore.TopicPartition{Topic: fmt.Sprintf("t%d", p%3), Partition: int32(p)}] = offsetstore.Offset{Offset: int64(p), LeaderEpoch: int32(p % 7), Metadata: "m"}
+			}
+			for round := range 2 {
+				for tp, o := range batch {
+					o.Offset += int64(round)
+					batch[tp] = o
+				}
+				if err := s.Commit(ctx, "g", batch); err != nil {
+					t.Fatal(err)
+				}
+				got, err := s.FetchAll(ctx, "g")
+				if err != nil {
+					t.Fatal(err)
+				}
+				assertOffsets(t, fmt.Sprintf("round %d", round), got, batch)
+			}
+			if c.count(tc.rpc) == 0 {
+				t.Fatalf("%s not used: %v", tc.rpc, c.calls)
+			}
+			keys := offsetstore.SortedPartitions(batch)
+			if err := s.Delete(ctx, "g", keys[:50]); err != nil {
+				t.Fatal(err)
+			}
+			for _, tp := range keys[:50] {
+				delete(batch, tp)
+			}
+			got, err := s.FetchAll(ctx, "g")
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertOffsets(t, "after Delete", got, batch)
+		})
+	}
+}
+
+// TestListGroupsPaginates: ListGroups returns every group of a root holding more groups
+// than the filer lists at once (1,000), under their original names.
+func TestListGroupsPaginates(t *testing.T) {
+	ctx := testCtx(t)
+	s := newStore(t, filerstore.Options{})
+	const n = 1050
+	want := make([]string, n)
+	for i := range want {
+		want[i] = fmt.Sprintf("group/%04d", i)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 16)
+	for _, g := range want {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs <- offsetstore.CommitOne(ctx, s, g, offsetstore.TopicPartition{Topic: "t", Partition: 0}, offsetstore.Offset{Offset: 1})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ListGroups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("ListGroups returned %d groups, want %d", len(got), n)
+	}
+}
+
+// TestExpireOffsetsRace: an offset committed between ExpireOffsets' read and its delete is
+// kept (the delete is conditioned on the ETag read), while unchanged offsets, gateway-written
+// ones (no MD5) included, are deleted and returned.
+func TestExpireOffsetsRace(t *testing.T) {
+	ctx := testCtx(t)
+	other := newStore(t, filerstore.Options{})
+	racer := offsetstore.TopicPartition{Topic: "t", Partition: 0}
+	calm := offsetstore.TopicPartition{Topic: "t", Partition: 1}
+	var raced bool
+	c := &wrapClient{SeaweedFilerClient: filerClient(t), fail: func(method string) error {
+		if method == "ObjectTransaction" && !raced {
+			raced = true
+			return offsetstore.CommitOne(ctx, other, "g", racer, offsetstore.Offset{Offset: 99, Metadata: "new"})
+		}
+		return nil
+	}}
+	s := newStoreOn(t, c, filerstore.Options{Root: other.Root()})
+	if err := other.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{racer: {Offset: 1, Metadata: "old"}, calm: {Offset: 2, Metadata: "old"}}); err != nil {
+		t.Fatal(err)
+	}
+	gatewayCommit(t, other.Root(), "g", "legacy", 0, 3, "old", time.UnixMilli(1760000000000))
+	raced = false
+	got, err := s.ExpireOffsets(ctx, "g", func(_ offsetstore.TopicPartition, o offsetstore.Offset) bool { return o.Metadata == "old" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !raced {
+		t.Fatal("the racing commit did not run")
+	}
+	legacy := offsetstore.TopicPartition{Topic: "legacy", Partition: 0}
+	if len(got) != 2 || got[calm].Offset != 2 || got[legacy].Offset != 3 {
+		t.Fatalf("ExpireOffsets returned %v, want %v and %v", got, calm, legacy)
+	}
+	left, err := other.FetchAll(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[racer].Offset != 99 {
+		t.Fatalf("after ExpireOffsets: %v, want only the racing commit", left)
 	}
 }

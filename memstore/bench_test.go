@@ -129,3 +129,88 @@ func BenchmarkFetch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFetchInto is BenchmarkFetch through offsetstore.FetchIntoer, into slices the caller
+// reuses: the path protocol takes.
+func BenchmarkFetchInto(b *testing.B) {
+	for _, n := range []int{1, 8, 100} {
+		batch, tps := benchBatch(n)
+		groups := groupNames()
+		ctx := context.Background()
+		s := memstore.New(memstore.Options{})
+		for _, g := range groups {
+			if err := s.Commit(ctx, g, batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(fmt.Sprintf("batch=%d/serial", n), func(b *testing.B) {
+			dst, found := make([]offsetstore.Offset, n), make([]bool, n)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if err := s.FetchInto(ctx, groups[i%benchGroups], tps, dst, found); err != nil || !found[n-1] {
+					b.Fatal(found[n-1], err)
+				}
+				i++
+			}
+		})
+		b.Run(fmt.Sprintf("batch=%d/parallel", n), func(b *testing.B) {
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				dst, found := make([]offsetstore.Offset, n), make([]bool, n)
+				i := int(next.Add(7919))
+				for pb.Next() {
+					if err := s.FetchInto(ctx, groups[i%benchGroups], tps, dst, found); err != nil || !found[n-1] {
+						b.Error(found[n-1], err)
+						return
+					}
+					i++
+				}
+			})
+		})
+		s.Close()
+	}
+}
+
+// BenchmarkCommitSlice is BenchmarkCommit through offsetstore.SliceCommitter, from slices the
+// caller reuses: the path protocol takes.
+func BenchmarkCommitSlice(b *testing.B) {
+	for _, n := range []int{1, 8, 100} {
+		batch, tps := benchBatch(n)
+		offs := make([]offsetstore.Offset, n)
+		for i, tp := range tps {
+			offs[i] = batch[tp]
+		}
+		groups := groupNames()
+		ctx := context.Background()
+		b.Run(fmt.Sprintf("batch=%d/serial", n), func(b *testing.B) {
+			s := memstore.New(memstore.Options{})
+			defer s.Close()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if err := s.CommitSlice(ctx, groups[i%benchGroups], tps, offs); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+		b.Run(fmt.Sprintf("batch=%d/parallel", n), func(b *testing.B) {
+			s := memstore.New(memstore.Options{})
+			defer s.Close()
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(next.Add(7919))
+				for pb.Next() {
+					if err := s.CommitSlice(ctx, groups[i%benchGroups], tps, offs); err != nil {
+						b.Error(err)
+						return
+					}
+					i++
+				}
+			})
+		})
+	}
+}

@@ -2,14 +2,85 @@ package memstore
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
 )
 
 var (
-	_ offsetstore.Expirer  = (*Store)(nil)
-	_ offsetstore.Inserter = (*Store)(nil)
+	_ offsetstore.Expirer        = (*Store)(nil)
+	_ offsetstore.Inserter       = (*Store)(nil)
+	_ offsetstore.FetchIntoer    = (*Store)(nil)
+	_ offsetstore.SliceCommitter = (*Store)(nil)
 )
+
+// CommitSlice implements offsetstore.SliceCommitter: Commit from the caller's slices, under the
+// group's lock, without a map in between.
+func (s *Store) CommitSlice(ctx context.Context, group string, partitions []offsetstore.TopicPartition, offsets []offsetstore.Offset) error {
+	const op = "CommitSlice"
+	if err := s.check(ctx, op, group); err != nil {
+		return err
+	}
+	if len(partitions) != len(offsets) {
+		return &offsetstore.Error{Op: op, Group: group, Err: fmt.Errorf("%w: CommitSlice of %d partitions with %d offsets",
+			offsetstore.ErrInvalid, len(partitions), len(offsets))}
+	}
+	if err := offsetstore.ValidatePartitions(partitions); err != nil {
+		return &offsetstore.Error{Op: op, Group: group, Err: err}
+	}
+	if len(partitions) == 0 {
+		return nil
+	}
+	sh := s.shard(group)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	g := sh.groups[group]
+	if g == nil {
+		g = newGroup()
+		sh.groups[group] = g
+	}
+	w := writer{g: g}
+	for i, tp := range partitions {
+		w.set(tp, offsets[i], false)
+	}
+	return nil
+}
+
+// FetchInto implements offsetstore.FetchIntoer: Fetch into the caller's slices, under the
+// group's read lock, allocating nothing.
+func (s *Store) FetchInto(ctx context.Context, group string, partitions []offsetstore.TopicPartition, dst []offsetstore.Offset, found []bool) error {
+	const op = "FetchInto"
+	if err := s.check(ctx, op, group); err != nil {
+		return err
+	}
+	if len(dst) < len(partitions) || len(found) < len(partitions) {
+		return &offsetstore.Error{Op: op, Group: group, Err: fmt.Errorf("%w: FetchInto of %d partitions into %d offsets and %d found flags",
+			offsetstore.ErrInvalid, len(partitions), len(dst), len(found))}
+	}
+	if err := offsetstore.ValidatePartitions(partitions); err != nil {
+		return &offsetstore.Error{Op: op, Group: group, Err: err}
+	}
+	sh := s.shard(group)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if s.closed.Load() {
+		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	c := cursor{g: sh.groups[group]}
+	for i, tp := range partitions {
+		e, ok := c.get(tp)
+		if ok {
+			dst[i] = e.toOffset()
+		} else {
+			dst[i] = offsetstore.Offset{}
+		}
+		found[i] = ok
+	}
+	return nil
+}
 
 // ExpireOffsets implements offsetstore.Expirer: under the group's lock it deletes every offset
 // for which expired returns true and returns them. A group left with no offsets is removed.
@@ -26,13 +97,19 @@ func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(of
 	}
 	out := make(map[offsetstore.TopicPartition]offsetstore.Offset)
 	g := sh.groups[group]
-	for tp, o := range g {
-		if expired(tp, o) {
-			out[tp] = o
-			delete(g, tp)
+	if g == nil {
+		return out, nil
+	}
+	for topic, t := range g.topics {
+		for p, e := range t {
+			tp, o := offsetstore.TopicPartition{Topic: topic, Partition: p}, e.toOffset()
+			if expired(tp, o) {
+				out[tp] = o
+				g.del(tp) // deleting during range is safe; t may be removed from g.topics
+			}
 		}
 	}
-	if g != nil && len(g) == 0 {
+	if g.n == 0 {
 		delete(sh.groups, group)
 	}
 	return out, nil
@@ -41,31 +118,5 @@ func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(of
 // CommitIfAbsent implements offsetstore.Inserter: under the group's lock it stores each offset
 // whose partition has nothing stored.
 func (s *Store) CommitIfAbsent(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	const op = "CommitIfAbsent"
-	if err := s.check(ctx, op, group); err != nil {
-		return err
-	}
-	if err := offsetstore.ValidateOffsets(offsets); err != nil {
-		return &offsetstore.Error{Op: op, Group: group, Err: err}
-	}
-	if len(offsets) == 0 {
-		return nil
-	}
-	sh := s.shard(group)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if s.closed.Load() {
-		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
-	}
-	g := sh.groups[group]
-	if g == nil {
-		g = make(map[offsetstore.TopicPartition]offsetstore.Offset, len(offsets))
-		sh.groups[group] = g
-	}
-	for tp, o := range offsets {
-		if _, ok := g[tp]; !ok {
-			g[tp] = offsetstore.Normalize(o)
-		}
-	}
-	return nil
+	return s.commit(ctx, "CommitIfAbsent", group, offsets, true)
 }

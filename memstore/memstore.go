@@ -3,7 +3,14 @@
 //
 // Groups are spread by hash over a fixed number of shards, each with its own read-write lock,
 // so commits and fetches of different groups rarely contend and reads of one group run in
-// parallel. Nothing survives Close or the end of the process.
+// parallel. Within a group, offsets are held by topic and then partition in a compact form,
+// so a request for many partitions of a few topics hashes each topic name once. Nothing
+// survives Close or the end of the process.
+//
+// Besides offsetstore.Store, a Store implements the optional capabilities
+// offsetstore.Expirer, offsetstore.Inserter, offsetstore.FetchIntoer and
+// offsetstore.SliceCommitter; the last two let package protocol answer a request without
+// building a map.
 //
 // A Store obeys the whole contract of package offsetstore, which the conformance suite in
 // package storetest checks: values are copied in and out, times are kept to the millisecond,
@@ -47,7 +54,7 @@ type Store struct {
 // that locking one shard does not slow down its neighbours.
 type shard struct {
 	mu     sync.RWMutex
-	groups map[string]map[offsetstore.TopicPartition]offsetstore.Offset
+	groups map[string]*group
 	_      [128 - 24 - 8]byte
 }
 
@@ -69,7 +76,7 @@ func New(opts Options) *Store {
 		shards: make([]shard, n),
 	}
 	for i := range s.shards {
-		s.shards[i].groups = make(map[string]map[offsetstore.TopicPartition]offsetstore.Offset)
+		s.shards[i].groups = make(map[string]*group)
 	}
 	return s
 }
@@ -94,7 +101,12 @@ func (s *Store) check(ctx context.Context, op, group string) error {
 // truncated to the millisecond. A negative partition fails the whole batch with ErrInvalid
 // before anything is stored.
 func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	const op = "Commit"
+	return s.commit(ctx, "Commit", group, offsets, false)
+}
+
+// commit stores offsets for group under the group's lock: every offset, or with ifAbsent only
+// those whose partition has nothing stored.
+func (s *Store) commit(ctx context.Context, op, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset, ifAbsent bool) error {
 	if err := s.check(ctx, op, group); err != nil {
 		return err
 	}
@@ -112,11 +124,12 @@ func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstor
 	}
 	g := sh.groups[group]
 	if g == nil {
-		g = make(map[offsetstore.TopicPartition]offsetstore.Offset, len(offsets))
+		g = newGroup()
 		sh.groups[group] = g
 	}
+	w := writer{g: g}
 	for tp, o := range offsets {
-		g[tp] = offsetstore.Normalize(o)
+		w.set(tp, o, ifAbsent)
 	}
 	return nil
 }
@@ -138,13 +151,14 @@ func (s *Store) Fetch(ctx context.Context, group string, partitions []offsetstor
 		return nil, &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
 	}
 	g := sh.groups[group]
-	out := make(map[offsetstore.TopicPartition]offsetstore.Offset, min(len(partitions), len(g)))
 	if g == nil {
-		return out, nil
+		return make(map[offsetstore.TopicPartition]offsetstore.Offset), nil
 	}
+	out := make(map[offsetstore.TopicPartition]offsetstore.Offset, min(len(partitions), g.n))
+	c := cursor{g: g}
 	for _, tp := range partitions {
-		if o, ok := g[tp]; ok {
-			out[tp] = o
+		if e, ok := c.get(tp); ok {
+			out[tp] = e.toOffset()
 		}
 	}
 	return out, nil
@@ -163,12 +177,7 @@ func (s *Store) FetchAll(ctx context.Context, group string) (map[offsetstore.Top
 	if s.closed.Load() {
 		return nil, &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
 	}
-	g := sh.groups[group]
-	out := make(map[offsetstore.TopicPartition]offsetstore.Offset, len(g))
-	for tp, o := range g {
-		out[tp] = o
-	}
-	return out, nil
+	return sh.groups[group].all(), nil
 }
 
 // Delete removes the stored offsets of the given partitions, ignoring those with nothing
@@ -196,9 +205,9 @@ func (s *Store) Delete(ctx context.Context, group string, partitions []offsetsto
 		return nil
 	}
 	for _, tp := range partitions {
-		delete(g, tp)
+		g.del(tp)
 	}
-	if len(g) == 0 {
+	if g.n == 0 {
 		delete(sh.groups, group)
 	}
 	return nil

@@ -60,9 +60,11 @@ type Store struct {
 }
 
 var (
-	_ offsetstore.Store    = (*Store)(nil)
-	_ offsetstore.Expirer  = (*Store)(nil)
-	_ offsetstore.Inserter = (*Store)(nil)
+	_ offsetstore.Store          = (*Store)(nil)
+	_ offsetstore.Expirer        = (*Store)(nil)
+	_ offsetstore.Inserter       = (*Store)(nil)
+	_ offsetstore.FetchIntoer    = (*Store)(nil)
+	_ offsetstore.SliceCommitter = (*Store)(nil)
 )
 
 // New returns a Store that serves from primary and falls back to legacy.
@@ -102,6 +104,20 @@ func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstor
 	return s.primary.Commit(ctx, group, offsets)
 }
 
+// CommitSlice implements offsetstore.SliceCommitter: Commit from slices, through the primary's
+// own CommitSlice when it has one.
+func (s *Store) CommitSlice(ctx context.Context, group string, partitions []offsetstore.TopicPartition, offsets []offsetstore.Offset) error {
+	if err := s.check(ctx, "CommitSlice", group); err != nil {
+		return err
+	}
+	if s.ins == nil {
+		mu := s.lock(group)
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	return offsetstore.CommitSlice(ctx, s.primary, group, partitions, offsets)
+}
+
 // Fetch reads the primary store, then the legacy store for what the primary lacks, copying
 // what it finds into the primary.
 func (s *Store) Fetch(ctx context.Context, group string, partitions []offsetstore.TopicPartition) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
@@ -131,6 +147,40 @@ func (s *Store) Fetch(ctx context.Context, group string, partitions []offsetstor
 		got[tp] = o
 	}
 	return got, nil
+}
+
+// FetchInto implements offsetstore.FetchIntoer with Fetch's rules: it reads the primary (through
+// its own FetchInto when it has one, so a read the primary answers in full allocates nothing),
+// then the legacy store for the partitions the primary lacks, copying what it finds into the
+// primary.
+func (s *Store) FetchInto(ctx context.Context, group string, partitions []offsetstore.TopicPartition, dst []offsetstore.Offset, found []bool) error {
+	if err := s.check(ctx, "FetchInto", group); err != nil {
+		return err
+	}
+	if err := offsetstore.FetchInto(ctx, s.primary, group, partitions, dst, found); err != nil {
+		return err
+	}
+	var missing []offsetstore.TopicPartition
+	for i, tp := range partitions {
+		if !found[i] {
+			missing = append(missing, tp)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	up, err := s.copyUp(ctx, group, func(ctx context.Context) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
+		return s.legacy.Fetch(ctx, group, missing)
+	})
+	if err != nil {
+		return err
+	}
+	for i, tp := range partitions {
+		if !found[i] {
+			dst[i], found[i] = up[tp]
+		}
+	}
+	return nil
 }
 
 // FetchAll returns the union of both stores' offsets for group, the primary's winning, and

@@ -95,6 +95,56 @@ func TestFetchFallsBackAndCopiesUp(t *testing.T) {
 	})
 }
 
+// FetchInto follows Fetch's rules, whether the primary has its own FetchInto (primary-inserter)
+// or not (primary-plain).
+func TestFetchIntoFallsBackAndCopiesUp(t *testing.T) {
+	forBoth(t, func(t *testing.T, hide bool) {
+		primary, _, s := setup(t, hide)
+		if err := s.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{p1: off(99)}); err != nil {
+			t.Fatal(err)
+		}
+		req := []offsetstore.TopicPartition{p0, p1, p2, p0}
+		dst, found := make([]offsetstore.Offset, len(req)), []bool{true, true, true, true}
+		if err := s.FetchInto(ctx, "g", req, dst, found); err != nil {
+			t.Fatal(err)
+		}
+		want := []offsetstore.Offset{off(10), off(99), {}, off(10)}
+		for i := range req {
+			if dst[i] != want[i] || found[i] != (i != 2) {
+				t.Errorf("index %d: got %+v found %v; want %+v found %v", i, dst[i], found[i], want[i], i != 2)
+			}
+		}
+		inPrimary, _ := primary.FetchAll(ctx, "g")
+		if inPrimary[p0].Offset != 10 || inPrimary[p1].Offset != 99 || len(inPrimary) != 2 {
+			t.Fatalf("primary holds %v after the read, want p0 copied up and p1 untouched", inPrimary)
+		}
+	})
+}
+
+// CommitSlice goes to the primary only, whether it has its own CommitSlice or not, and wins
+// over the legacy store.
+func TestCommitSliceGoesToPrimary(t *testing.T) {
+	forBoth(t, func(t *testing.T, hide bool) {
+		primary, legacy, s := setup(t, hide)
+		err := s.CommitSlice(ctx, "g", []offsetstore.TopicPartition{p0, p2, p0}, []offsetstore.Offset{off(1), off(2), off(3)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inPrimary, _ := primary.FetchAll(ctx, "g")
+		if len(inPrimary) != 2 || inPrimary[p0].Offset != 3 || inPrimary[p2].Offset != 2 {
+			t.Fatalf("primary holds %v; want p0=3 (the later of two) and p2=2", inPrimary)
+		}
+		inLegacy, _ := legacy.FetchAll(ctx, "g")
+		if len(inLegacy) != 2 || inLegacy[p0].Offset != 10 {
+			t.Fatalf("legacy holds %v; want it untouched", inLegacy)
+		}
+		got, err := s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0, p1})
+		if err != nil || got[p0].Offset != 3 || got[p1].Offset != 11 {
+			t.Fatalf("Fetch = %v, %v; want p0=3 from the primary, p1=11 from the legacy store", got, err)
+		}
+	})
+}
+
 func TestFetchAllMergesAndCopies(t *testing.T) {
 	forBoth(t, func(t *testing.T, hide bool) {
 		primary, _, s := setup(t, hide)

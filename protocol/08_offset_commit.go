@@ -14,6 +14,7 @@ package protocol
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -44,22 +45,45 @@ import (
 // a v2-v4 RetentionTimeMillis other than -1 sets the offset's ExpireTime to now plus that
 // many milliseconds. Fields that do not exist at the request's version are ignored.
 func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) (*kmsg.OffsetCommitResponse, error) {
+	if h.obs == nil {
+		return h.offsetCommit(ctx, req, nil, nil)
+	}
+	start := time.Now()
+	var c call
+	resp, err := h.offsetCommit(ctx, req, &c, nil)
+	h.observe(ctx, keyOffsetCommit, versionOf(req), start, resp, &c, err)
+	return resp, err
+}
+
+// offsetCommit is OffsetCommit building its response in m (a fresh one when m is nil).
+func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest, c *call, m *commitMem) (*kmsg.OffsetCommitResponse, error) {
 	if req == nil {
 		return nil, fmt.Errorf("%w: nil OffsetCommit request", ErrMalformed)
+	}
+	if h.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.timeout)
+		defer cancel()
 	}
 	v := req.Version
 	if !h.serves(keyOffsetCommit, v) {
 		return nil, unsupported(keyOffsetCommit, v)
 	}
 
-	resp := kmsg.NewPtrOffsetCommitResponse()
+	if m == nil {
+		m = new(commitMem)
+	}
+	resp := &m.resp
+	resp.Default()
 	resp.Version = v
-	resp.Topics = make([]kmsg.OffsetCommitResponseTopic, len(req.Topics))
+	m.topics.reset(len(req.Topics))
+	resp.Topics = m.topics.take(len(req.Topics))
 	total := 0
 	for i := range req.Topics {
 		total += len(req.Topics[i].Partitions)
 	}
-	parts := make([]kmsg.OffsetCommitResponseTopicPartition, total)
+	m.parts.reset(total)
+	parts := m.parts.take(total)
 	for i := range req.Topics {
 		t := &req.Topics[i]
 		rt := &resp.Topics[i]
@@ -126,7 +150,7 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 			greq.InstanceID = req.InstanceID
 		}
 	}
-	if code := h.commitGroupCode(ctx, greq); code != 0 {
+	if code := h.commitGroupCode(ctx, greq, c); code != 0 {
 		setCommitCodes0(resp, code)
 		return resp, nil
 	}
@@ -137,10 +161,7 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 	if v >= 2 && v <= 4 && req.RetentionTimeMillis != -1 {
 		expire = time.UnixMilli(addMillis(now.UnixMilli(), req.RetentionTimeMillis))
 	}
-	batch, _ := h.batches.Get().(map[offsetstore.TopicPartition]offsetstore.Offset)
-	if batch == nil {
-		batch = make(map[offsetstore.TopicPartition]offsetstore.Offset, forwarded)
-	}
+	batch := h.getCommitBatch(forwarded)
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
 		t := &req.Topics[i]
@@ -165,21 +186,67 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 			if v == 1 && p.Timestamp != -1 {
 				o.CommitTime = time.UnixMilli(p.Timestamp)
 			}
-			batch[offsetstore.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}] = o
+			batch.tps = append(batch.tps, offsetstore.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
+			batch.offs = append(batch.offs, o)
 		}
 	}
 
 	// 7. One write for the whole batch.
-	if len(batch) > 0 {
-		if err := h.store.Commit(ctx, req.Group, batch); err != nil {
-			setCommitCodes0(resp, h.storeErrorCode(ctx, keyOffsetCommit, req.Group, err))
+	if len(batch.tps) > 0 {
+		if err := h.commitBatch(ctx, req.Group, batch); err != nil {
+			setCommitCodes0(resp, h.storeErrorCode(ctx, c, keyOffsetCommit, req.Group, err))
 		}
 	}
-	if len(batch) <= maxPooledBatch {
-		clear(batch)
-		h.batches.Put(batch)
-	}
+	h.putCommitBatch(batch)
 	return resp, nil
+}
+
+// commitBatch is the partitions and offsets of one commit, in request order (a partition named
+// twice: the later wins, as in the map Store.Commit is given).
+type commitBatch struct {
+	tps  []offsetstore.TopicPartition
+	offs []offsetstore.Offset
+	m    map[offsetstore.TopicPartition]offsetstore.Offset // for stores without CommitSlice
+}
+
+func (h *Handler) getCommitBatch(n int) *commitBatch {
+	b, _ := h.batches.Get().(*commitBatch)
+	if b == nil {
+		b = &commitBatch{}
+	}
+	if cap(b.tps) < n {
+		b.tps, b.offs = make([]offsetstore.TopicPartition, 0, n), make([]offsetstore.Offset, 0, n)
+	}
+	return b
+}
+
+// putCommitBatch recycles b unless it is large. It does not clear b.tps and b.offs (a measured
+// cost on every commit): the next request overwrites them, and the pool drops what it holds
+// within two garbage collections, so the strings they refer to are kept a bounded while.
+func (h *Handler) putCommitBatch(b *commitBatch) {
+	if cap(b.tps) > maxPooledBatch {
+		return
+	}
+	clear(b.m)
+	b.tps, b.offs = b.tps[:0], b.offs[:0]
+	h.batches.Put(b)
+}
+
+// commitBatch stores b in one write: CommitSlice when the store has it, else Commit of a map.
+func (h *Handler) commitBatch(ctx context.Context, group string, b *commitBatch) error {
+	if h.slicer != nil {
+		err := h.slicer.CommitSlice(ctx, group, b.tps, b.offs)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+	}
+	if b.m == nil {
+		b.m = make(map[offsetstore.TopicPartition]offsetstore.Offset, len(b.tps))
+	}
+	for i, tp := range b.tps {
+		b.m[tp] = b.offs[i]
+	}
+	return h.store.Commit(ctx, group, b.m)
 }
 
 // metadataTooLarge reports whether md is longer than the limit in UTF-16 code units, as Java's

@@ -13,7 +13,9 @@ package protocol
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -44,63 +46,109 @@ import (
 // RequireStable is accepted and has nothing to wait for: a Handler keeps no pending
 // transactional offsets, so no partition is ever UNSTABLE_OFFSET_COMMIT.
 func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetchResponse, error) {
+	if h.obs == nil {
+		return h.offsetFetch(ctx, req, nil, nil)
+	}
+	start := time.Now()
+	var c call
+	resp, err := h.offsetFetch(ctx, req, &c, nil)
+	h.observe(ctx, keyOffsetFetch, versionOf(req), start, resp, &c, err)
+	return resp, err
+}
+
+// offsetFetch is OffsetFetch building its response in m (a fresh one when m is nil).
+func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest, c *call, m *fetchMem) (*kmsg.OffsetFetchResponse, error) {
 	if req == nil {
 		return nil, fmt.Errorf("%w: nil OffsetFetch request", ErrMalformed)
+	}
+	if h.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.timeout)
+		defer cancel()
 	}
 	v := req.Version
 	if !h.serves(keyOffsetFetch, v) {
 		return nil, unsupported(keyOffsetFetch, v)
 	}
-	resp := kmsg.NewPtrOffsetFetchResponse()
+	if m == nil {
+		m = new(fetchMem)
+	}
+	resp := &m.resp
+	resp.Default()
 	resp.Version = v
-	// The "" that the Metadata of every partition answered without metadata points to. Callers
-	// that modify a response's metadata strings in place should replace the pointer instead.
-	empty := new(string)
+	// m.empty is the "" that the Metadata of every partition answered without metadata points
+	// to. Callers that modify a response's metadata strings in place should replace the
+	// pointer instead.
 
 	if v >= 8 {
-		resp.Groups = make([]kmsg.OffsetFetchResponseGroup, len(req.Groups))
+		nt, np := 0, 0
 		for i := range req.Groups {
-			h.fetchGroup(ctx, v, &req.Groups[i], &resp.Groups[i], empty)
+			g := &req.Groups[i]
+			nt += len(g.Topics)
+			for j := range g.Topics {
+				np += len(g.Topics[j].Partitions)
+			}
+		}
+		m.groups.reset(len(req.Groups))
+		m.topics.reset(nt)
+		m.parts.reset(np)
+		resp.Groups = m.groups.take(len(req.Groups))
+		for i := range req.Groups {
+			h.fetchGroup(ctx, c, v, &req.Groups[i], &resp.Groups[i], m)
 		}
 		return resp, nil
 	}
 
 	// v0-v7: one group, handled in the v8 form and folded back.
-	g := kmsg.NewOffsetFetchRequestGroup()
+	g := &m.reqGroup
+	*g = kmsg.NewOffsetFetchRequestGroup()
 	g.Group = req.Group
+	np := 0
 	if req.Topics != nil || v < 2 { // null topics mean "all" only from v2
-		g.Topics = make([]kmsg.OffsetFetchRequestGroupTopic, len(req.Topics))
+		m.reqTopics.reset(len(req.Topics))
+		g.Topics = m.reqTopics.take(len(req.Topics))
 		for i := range req.Topics {
 			g.Topics[i].Topic = req.Topics[i].Topic
 			g.Topics[i].Partitions = req.Topics[i].Partitions
+			np += len(req.Topics[i].Partitions)
 		}
 	}
-	var out kmsg.OffsetFetchResponseGroup
-	h.fetchGroup(ctx, v, &g, &out, empty)
+	m.topics.reset(len(req.Topics))
+	m.parts.reset(np)
+	out := &m.group
+	h.fetchGroup(ctx, c, v, g, out, m)
 	switch {
 	case out.ErrorCode != 0 && v >= 2:
 		resp.ErrorCode = out.ErrorCode
 		resp.Topics = []kmsg.OffsetFetchResponseTopic{}
 	case out.ErrorCode != 0:
 		// v0-v1 carry no group error: echo every requested partition with it.
-		resp.Topics = make([]kmsg.OffsetFetchResponseTopic, len(req.Topics))
+		m.otopics.reset(len(req.Topics))
+		m.oparts.reset(np)
+		resp.Topics = m.otopics.take(len(req.Topics))
 		for i := range req.Topics {
 			t := &req.Topics[i]
 			rt := &resp.Topics[i]
 			rt.Topic = t.Topic
-			rt.Partitions = make([]kmsg.OffsetFetchResponseTopicPartition, len(t.Partitions))
+			rt.Partitions = m.oparts.take(len(t.Partitions))
 			for j, p := range t.Partitions {
 				rp := &rt.Partitions[j]
-				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p, -1, -1, empty, out.ErrorCode
+				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p, -1, -1, &m.empty, out.ErrorCode
 			}
 		}
 	default:
-		resp.Topics = make([]kmsg.OffsetFetchResponseTopic, len(out.Topics))
+		np = 0
+		for i := range out.Topics {
+			np += len(out.Topics[i].Partitions)
+		}
+		m.otopics.reset(len(out.Topics))
+		m.oparts.reset(np)
+		resp.Topics = m.otopics.take(len(out.Topics))
 		for i := range out.Topics {
 			ot := &out.Topics[i]
 			rt := &resp.Topics[i]
 			rt.Topic = ot.Topic
-			rt.Partitions = make([]kmsg.OffsetFetchResponseTopicPartition, len(ot.Partitions))
+			rt.Partitions = m.oparts.take(len(ot.Partitions))
 			for j := range ot.Partitions {
 				op := &ot.Partitions[j]
 				rt.Partitions[j] = kmsg.OffsetFetchResponseTopicPartition{
@@ -113,8 +161,9 @@ func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest)
 	return resp, nil
 }
 
-// fetchGroup answers one group of an OffsetFetch at version v into out.
-func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRequestGroup, out *kmsg.OffsetFetchResponseGroup, empty *string) {
+// fetchGroup answers one group of an OffsetFetch at version v into out, with the memory of m.
+func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.OffsetFetchRequestGroup, out *kmsg.OffsetFetchResponseGroup, m *fetchMem) {
+	empty := &m.empty
 	out.Group = g.Group
 
 	// 1. Group ACL.
@@ -124,27 +173,16 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 	}
 
 	// 2. Explicit topics: id resolution and topic ACL. Partitions left with code 0 are looked up.
-	var lookup []offsetstore.TopicPartition
+	var fs *fetchScratch
 	if g.Topics != nil {
-		out.Topics = make([]kmsg.OffsetFetchResponseGroupTopic, len(g.Topics))
+		out.Topics = m.topics.take(len(g.Topics))
 		total := 0
 		for i := range g.Topics {
 			total += len(g.Topics[i].Partitions)
 		}
-		parts := make([]kmsg.OffsetFetchResponseGroupTopicPartition, total)
-		lp, _ := h.lookups.Get().(*[]offsetstore.TopicPartition)
-		if lp == nil || cap(*lp) < total {
-			lp = &[]offsetstore.TopicPartition{}
-			*lp = make([]offsetstore.TopicPartition, 0, total)
-		}
-		lookup = (*lp)[:0]
-		defer func() {
-			if cap(lookup) <= maxPooledBatch {
-				clear(lookup)
-				*lp = lookup[:0]
-				h.lookups.Put(lp)
-			}
-		}()
+		parts := m.parts.take(total)
+		fs = h.getFetchScratch(total)
+		defer h.putFetchScratch(fs)
 		for i := range g.Topics {
 			t := &g.Topics[i]
 			rt := &out.Topics[i]
@@ -165,7 +203,7 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 				rp := &rt.Partitions[j]
 				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p, -1, -1, empty, code
 				if code == 0 && p >= 0 { // no partition is negative: nothing to look up
-					lookup = append(lookup, offsetstore.TopicPartition{Topic: rt.Topic, Partition: p})
+					fs.lookup = append(fs.lookup, offsetstore.TopicPartition{Topic: rt.Topic, Partition: p})
 				}
 			}
 		}
@@ -181,61 +219,60 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 		return
 	}
 
-	// 4. The store.
+	// 4. The store: one FetchInto (or Fetch) of the partitions that passed, whose results come
+	// back in the order they were looked up, which is the order of the response.
 	if g.Topics != nil {
-		if len(lookup) == 0 {
+		n := len(fs.lookup)
+		if n == 0 {
 			return
 		}
-		m, err := h.store.Fetch(ctx, g.Group, lookup)
-		if err != nil {
-			out.ErrorCode, out.Topics = h.storeErrorCode(ctx, keyOffsetFetch, g.Group, err), nil
+		fs.dst, fs.found = fs.dst[:n], fs.found[:n]
+		if err := h.fetchInto(ctx, g.Group, fs); err != nil {
+			out.ErrorCode, out.Topics = h.storeErrorCode(ctx, c, keyOffsetFetch, g.Group, err), nil
 			return
 		}
-		if len(m) == 0 {
-			return
-		}
-		if len(m)*len(lookup) <= smallFetch {
-			// Small fetches: scanning the answer for each stored offset is cheaper than
-			// hashing every requested partition again.
-			for tp, o := range m {
-				for i := range out.Topics {
-					rt := &out.Topics[i]
-					if rt.Topic != tp.Topic {
-						continue
-					}
-					for j := range rt.Partitions {
-						if rp := &rt.Partitions[j]; rp.Partition == tp.Partition && rp.ErrorCode == 0 {
-							setFetched(v, rp, o, empty)
-						}
-					}
-				}
+		// One allocation holds every non-empty metadata string of the answer.
+		withMeta := 0
+		for i := range n {
+			if fs.found[i] && fs.dst[i].Metadata != "" {
+				withMeta++
 			}
-			return
 		}
+		mds := m.mds.take(withMeta)[:0]
+		k := 0
 		for i := range out.Topics {
 			rt := &out.Topics[i]
 			for j := range rt.Partitions {
 				rp := &rt.Partitions[j]
-				if rp.ErrorCode != 0 {
+				if rp.ErrorCode != 0 || rp.Partition < 0 {
 					continue
 				}
-				if o, ok := m[offsetstore.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}]; ok {
-					setFetched(v, rp, o, empty)
+				if fs.found[k] {
+					o := &fs.dst[k]
+					rp.Offset = o.Offset
+					if v >= 5 {
+						rp.LeaderEpoch = o.LeaderEpoch
+					}
+					if o.Metadata != "" {
+						mds = append(mds, o.Metadata)
+						rp.Metadata = &mds[len(mds)-1]
+					}
 				}
+				k++
 			}
 		}
 		return
 	}
 
-	m, err := h.store.FetchAll(ctx, g.Group)
+	all, err := h.store.FetchAll(ctx, g.Group)
 	if err != nil {
-		out.ErrorCode = h.storeErrorCode(ctx, keyOffsetFetch, g.Group, err)
+		out.ErrorCode = h.storeErrorCode(ctx, c, keyOffsetFetch, g.Group, err)
 		return
 	}
 	out.Topics = []kmsg.OffsetFetchResponseGroupTopic{}
 	skip := ""
 	skipping := false
-	for _, tp := range offsetstore.SortedPartitions(m) {
+	for _, tp := range offsetstore.SortedPartitions(all) {
 		if skipping && tp.Topic == skip {
 			continue
 		}
@@ -259,13 +296,61 @@ func (h *Handler) fetchGroup(ctx context.Context, v int16, g *kmsg.OffsetFetchRe
 		rt := &out.Topics[len(out.Topics)-1]
 		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		rp.Partition = tp.Partition
-		setFetched(v, &rp, m[tp], empty)
+		setFetched(v, &rp, all[tp], empty)
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 }
 
-// smallFetch bounds len(stored) * len(requested) for the scanning lookup of a fetch.
-const smallFetch = 256
+// fetchInto looks fs.lookup up into fs.dst and fs.found: FetchInto when the store has it,
+// else Fetch.
+func (h *Handler) fetchInto(ctx context.Context, group string, fs *fetchScratch) error {
+	if h.intoer != nil {
+		err := h.intoer.FetchInto(ctx, group, fs.lookup, fs.dst, fs.found)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return err
+		}
+	}
+	m, err := h.store.Fetch(ctx, group, fs.lookup)
+	if err != nil {
+		return err
+	}
+	for i, tp := range fs.lookup {
+		fs.dst[i], fs.found[i] = m[tp]
+	}
+	return nil
+}
+
+// fetchScratch is the per-request working memory of an explicit-topics fetch: the partitions
+// looked up and the store's answers, index by index.
+type fetchScratch struct {
+	lookup []offsetstore.TopicPartition
+	dst    []offsetstore.Offset
+	found  []bool
+}
+
+// getFetchScratch returns a recycled fetchScratch with room for n partitions and no lookups.
+func (h *Handler) getFetchScratch(n int) *fetchScratch {
+	fs, _ := h.lookups.Get().(*fetchScratch)
+	if fs == nil || cap(fs.lookup) < n {
+		fs = &fetchScratch{
+			lookup: make([]offsetstore.TopicPartition, 0, n),
+			dst:    make([]offsetstore.Offset, n),
+			found:  make([]bool, n),
+		}
+	}
+	return fs
+}
+
+// putFetchScratch recycles fs unless it is large, first dropping the strings it refers to.
+func (h *Handler) putFetchScratch(fs *fetchScratch) {
+	if cap(fs.lookup) > maxPooledBatch {
+		return
+	}
+	clear(fs.lookup[:cap(fs.lookup)])
+	clear(fs.dst[:cap(fs.dst)])
+	fs.lookup, fs.dst, fs.found = fs.lookup[:0], fs.dst[:cap(fs.dst)], fs.found[:cap(fs.found)]
+	h.lookups.Put(fs)
+}
 
 // setFetched fills a response partition at version v from a stored offset. The leader epoch
 // exists in responses from v5; before that it stays -1. Empty metadata points to the

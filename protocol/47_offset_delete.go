@@ -5,6 +5,7 @@ package protocol
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,8 +27,24 @@ import (
 //     GROUP_SUBSCRIBED_TO_TOPIC; the rest are deleted in one Store.Delete and get NONE, even
 //     where nothing was stored. A failed Store.Delete is a top-level retriable error.
 func (h *Handler) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) (*kmsg.OffsetDeleteResponse, error) {
+	if h.obs == nil {
+		return h.offsetDelete(ctx, req, nil)
+	}
+	start := time.Now()
+	var c call
+	resp, err := h.offsetDelete(ctx, req, &c)
+	h.observe(ctx, keyOffsetDelete, versionOf(req), start, resp, &c, err)
+	return resp, err
+}
+
+func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest, c *call) (*kmsg.OffsetDeleteResponse, error) {
 	if req == nil {
 		return nil, fmt.Errorf("%w: nil OffsetDelete request", ErrMalformed)
+	}
+	if h.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.timeout)
+		defer cancel()
 	}
 	if !h.serves(keyOffsetDelete, req.Version) {
 		return nil, unsupported(keyOffsetDelete, req.Version)
@@ -91,7 +108,7 @@ func (h *Handler) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 		exists, err := h.groupExists(ctx, req.Group)
 		switch {
 		case err != nil:
-			return fail(h.storeErrorCode(ctx, keyOffsetDelete, req.Group, err))
+			return fail(h.storeErrorCode(ctx, c, keyOffsetDelete, req.Group, err))
 		case !exists:
 			return fail(kerr.GroupIDNotFound.Code)
 		}
@@ -125,7 +142,7 @@ func (h *Handler) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 	}
 	if len(del) > 0 {
 		if err := h.store.Delete(ctx, req.Group, del); err != nil {
-			return fail(h.storeErrorCode(ctx, keyOffsetDelete, req.Group, err))
+			return fail(h.storeErrorCode(ctx, c, keyOffsetDelete, req.Group, err))
 		}
 	}
 	return resp, nil

@@ -179,3 +179,43 @@ func BenchmarkRatio(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkObserver shows what an Observer costs per request through HandleBody: "none" is a
+// Handler without one (the default, which does no observation work), "func" one with an
+// ObserverFunc that only reads the event.
+func BenchmarkObserver(b *testing.B) {
+	var sink int
+	observe := protocol.ObserverFunc(func(_ context.Context, ev protocol.RequestEvent) {
+		sink += len(ev.Errors) + int(ev.Duration&1)
+	})
+	for _, api := range []struct {
+		name string
+		req  kmsg.Request
+	}{
+		{"OffsetCommit", benchCommitReq()},
+		{"OffsetFetch", benchFetchReq()},
+	} {
+		for _, o := range []struct {
+			name string
+			obs  protocol.Observer
+		}{{"none", nil}, {"func", observe}} {
+			b.Run(api.name+"/"+o.name, func(b *testing.B) {
+				ctx := context.Background()
+				st := memstore.New(memstore.Options{})
+				b.Cleanup(func() { _ = st.Close() })
+				h := protocol.New(st, protocol.Options{Observer: o.obs})
+				if _, err := h.OffsetCommit(ctx, benchCommitReq()); err != nil {
+					b.Fatal(err)
+				}
+				body := api.req.AppendTo(nil)
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := h.HandleBody(ctx, api.req.Key(), api.req.GetVersion(), body); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+	_ = sink
+}

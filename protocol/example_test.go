@@ -212,3 +212,46 @@ func ExampleStoreErrorCode() {
 	// COORDINATOR_NOT_AVAILABLE: The coordinator is not available.
 	// NOT_COORDINATOR: This is not the correct coordinator.
 }
+
+// An Observer sees every request once, with its error codes counted: here a commit whose
+// metadata is too large on two of its three partitions. A gateway would feed a metrics library
+// instead of printing.
+func ExampleObserverFunc() {
+	ctx := context.Background()
+	store := memstore.New(memstore.Options{})
+	defer store.Close()
+	h := protocol.New(store, protocol.Options{
+		MaxMetadataBytes: 8,
+		Observer: protocol.ObserverFunc(func(_ context.Context, ev protocol.RequestEvent) {
+			fmt.Printf("key %d v%d err=%v store_err=%v\n", ev.Key, ev.Version, ev.Err, ev.StoreErr)
+			for _, e := range ev.Errors { // valid only during the call: copy to keep
+				name := "UNKNOWN"
+				if ke, ok := kerr.ErrorForCode(e.Code).(*kerr.Error); ok {
+					name = ke.Message
+				}
+				fmt.Printf("  %s x%d\n", name, e.Count)
+			}
+		}),
+	})
+
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version, req.Group = 9, "g"
+	t := kmsg.NewOffsetCommitRequestTopic()
+	t.Topic = "orders"
+	for i, md := range []string{"way too long", "ok", "also far too long"} {
+		p := kmsg.NewOffsetCommitRequestTopicPartition()
+		p.Partition, p.Offset, p.Metadata = int32(i), 100, &md
+		t.Partitions = append(t.Partitions, p)
+	}
+	req.Topics = append(req.Topics, t)
+	if _, err := h.HandleBody(ctx, req.Key(), req.Version, req.AppendTo(nil)); err != nil {
+		panic(err)
+	}
+	_, err := h.HandleBody(ctx, 9, 42, nil) // a version nobody serves
+	fmt.Println("returned:", errors.Is(err, protocol.ErrUnsupported))
+	// Output:
+	// key 8 v9 err=<nil> store_err=<nil>
+	//   OFFSET_METADATA_TOO_LARGE x2
+	// key 9 v42 err=protocol: unsupported API key or version: key 9 version 42 store_err=<nil>
+	// returned: true
+}

@@ -50,7 +50,7 @@ func (h *Handler) groupExists(ctx context.Context, group string) (bool, error) {
 //     validation comes first and the group has no members;
 //   - generation >= 0 to a missing group: ILLEGAL_GENERATION for v0-v8, GROUP_ID_NOT_FOUND
 //     for v9+.
-func (h *Handler) commitGroupCode(ctx context.Context, greq GroupRequest) int16 {
+func (h *Handler) commitGroupCode(ctx context.Context, greq GroupRequest, c *call) int16 {
 	_, code, noActive := h.consult(ctx, greq)
 	if !noActive {
 		return code
@@ -61,7 +61,7 @@ func (h *Handler) commitGroupCode(ctx context.Context, greq GroupRequest) int16 
 	exists, err := h.groupExists(ctx, greq.Group)
 	switch {
 	case err != nil:
-		return h.storeErrorCode(ctx, keyOffsetCommit, greq.Group, err)
+		return h.storeErrorCode(ctx, c, keyOffsetCommit, greq.Group, err)
 	case exists:
 		return kerr.UnknownMemberID.Code
 	case greq.Version >= 9:

@@ -53,6 +53,16 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives debug records of store failures and hook misbehaviour. nil discards.
 	Logger *slog.Logger
+	// Timeout bounds the time one request spends in the hooks and the store, like Kafka's
+	// offsets.commit.timeout.ms (5 seconds by default there). When it expires the request is
+	// answered with the retriable code its store failure maps to (COORDINATOR_NOT_AVAILABLE
+	// for commits and deletes, NOT_COORDINATOR for fetches), so a client retries instead of
+	// waiting on a stalled store. A write that timed out may still land later; a client that
+	// retries overwrites it. 0 adds no bound beyond the caller's context.
+	Timeout time.Duration
+	// Observer is told about every request, for metrics and tracing (see Observer). nil
+	// observes nothing and costs nothing.
+	Observer Observer
 }
 
 // Handler answers Kafka's consumer-offset APIs over an offsetstore.Store: OffsetCommit v0-v10,
@@ -66,6 +76,8 @@ type Options struct {
 // is an error code in the response.
 type Handler struct {
 	store        offsetstore.Store
+	intoer       offsetstore.FetchIntoer    // store's FetchInto, nil without one
+	slicer       offsetstore.SliceCommitter // store's CommitSlice, nil without one
 	groups       GroupValidator
 	auth         Authorizer
 	topics       TopicChecker
@@ -74,20 +86,27 @@ type Handler struct {
 	errorCode    func(int16, error) int16
 	now          func() time.Time
 	log          *slog.Logger
+	obs          Observer
+	timeout      time.Duration
 	maxIDVersion int16 // highest OffsetCommit / OffsetFetch version served
 
-	// batches and lookups recycle the maps of small commit batches and the partition lists of
-	// small fetches: a Store copies what it is given (the offsetstore contract), so they are
-	// free again once the Store call returns.
+	// batches and lookups recycle the working memory of small commit batches and of
+	// small fetches: a Store copies what it is given and keeps nothing of a FetchInto's slices
+	// (the offsetstore contract), so they are free again once the Store call returns.
 	batches sync.Pool
 	lookups sync.Pool
 	scratch sync.Pool // *[]byte encoding buffers for HandleBody
+	counts  sync.Pool // *[]ErrorCount for the Observer
+
+	// fetchMems and commitMems recycle HandleBody's response memory (see mem.go).
+	fetchMems  sync.Pool
+	commitMems sync.Pool
 }
 
 // maxScratch is the largest HandleBody encoding buffer that is recycled.
 const maxScratch = 64 << 10
 
-// maxPooledBatch is the largest commit batch whose map is recycled.
+// maxPooledBatch is the largest commit batch or fetch lookup whose working memory is recycled.
 const maxPooledBatch = 64
 
 // New returns a Handler that stores offsets in store, configured by opts.
@@ -102,8 +121,12 @@ func New(store offsetstore.Store, opts Options) *Handler {
 		errorCode:    opts.ErrorCode,
 		now:          opts.Now,
 		log:          opts.Logger,
+		obs:          opts.Observer,
+		timeout:      opts.Timeout,
 		maxIDVersion: 9,
 	}
+	h.intoer, _ = store.(offsetstore.FetchIntoer)
+	h.slicer, _ = store.(offsetstore.SliceCommitter)
 	if h.maxMeta == 0 {
 		h.maxMeta = DefaultMaxMetadataBytes
 	}
@@ -153,17 +176,44 @@ func unsupported(key, version int16) error {
 // OffsetDelete. Any other key, or a version the Handler does not serve, gives an error
 // matching ErrUnsupported.
 func (h *Handler) Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	if h.obs == nil {
+		return h.handle(ctx, req, nil)
+	}
+	start := time.Now()
+	var c call
+	resp, err := h.handle(ctx, req, &c)
+	key, version := int16(-1), int16(-1)
+	if req != nil {
+		key, version = req.Key(), req.GetVersion()
+	}
+	h.observe(ctx, key, version, start, resp, &c, err)
+	return resp, err
+}
+
+func (h *Handler) handle(ctx context.Context, req kmsg.Request, c *call) (kmsg.Response, error) {
 	switch r := req.(type) {
 	case *kmsg.OffsetCommitRequest:
-		return nilIfErr(h.OffsetCommit(ctx, r))
+		return nilIfErr(h.offsetCommit(ctx, r, c, nil))
 	case *kmsg.OffsetFetchRequest:
-		return nilIfErr(h.OffsetFetch(ctx, r))
+		return nilIfErr(h.offsetFetch(ctx, r, c, nil))
 	case *kmsg.OffsetDeleteRequest:
-		return nilIfErr(h.OffsetDelete(ctx, r))
+		return nilIfErr(h.offsetDelete(ctx, r, c))
 	case nil:
 		return nil, fmt.Errorf("%w: nil request", ErrUnsupported)
 	}
 	return nil, unsupported(req.Key(), req.GetVersion())
+}
+
+// versionOf returns req's version, -1 for a nil request.
+func versionOf[T interface {
+	comparable
+	GetVersion() int16
+}](req T) int16 {
+	var zero T
+	if req == zero {
+		return -1
+	}
+	return req.GetVersion()
 }
 
 // nilIfErr returns a nil interface (not a typed nil pointer) with an error.
@@ -186,8 +236,37 @@ func (h *Handler) Request(ctx context.Context, req kmsg.Request) (kmsg.Response,
 // version the Handler does not serve gives an error matching ErrUnsupported, checked before any
 // decoding; bytes that do not decode give an error matching ErrMalformed.
 func (h *Handler) HandleBody(ctx context.Context, key, version int16, body []byte) ([]byte, error) {
+	var start time.Time
+	var c *call
+	if h.obs != nil {
+		start = time.Now()
+		c = new(call)
+	}
+	var mem bodyMem
+	out, resp, err := h.handleBody(ctx, key, version, body, c, &mem)
+	if h.obs != nil {
+		h.observe(ctx, key, version, start, resp, c, err)
+	}
+	if mem.fetch != nil {
+		h.putFetchMem(mem.fetch)
+	}
+	if mem.commit != nil {
+		h.putCommitMem(mem.commit)
+	}
+	return out, err
+}
+
+// bodyMem is the recycled response memory a handleBody call used, to give back once the
+// response is encoded and observed.
+type bodyMem struct {
+	fetch  *fetchMem
+	commit *commitMem
+}
+
+// handleBody is HandleBody, also returning the response it encoded, whose memory is mem's.
+func (h *Handler) handleBody(ctx context.Context, key, version int16, body []byte, c *call, mem *bodyMem) ([]byte, kmsg.Response, error) {
 	if !h.serves(key, version) {
-		return nil, unsupported(key, version)
+		return nil, nil, unsupported(key, version)
 	}
 	var resp kmsg.Response
 	var err error
@@ -195,24 +274,26 @@ func (h *Handler) HandleBody(ctx context.Context, key, version int16, body []byt
 	case keyOffsetCommit:
 		req := kmsg.OffsetCommitRequest{Version: version}
 		if err := req.ReadFrom(body); err != nil {
-			return nil, malformed(key, version, err)
+			return nil, nil, malformed(key, version, err)
 		}
-		resp, err = nilIfErr(h.OffsetCommit(ctx, &req))
+		mem.commit = h.getCommitMem()
+		resp, err = nilIfErr(h.offsetCommit(ctx, &req, c, mem.commit))
 	case keyOffsetFetch:
 		req := kmsg.OffsetFetchRequest{Version: version}
 		if err := req.ReadFrom(body); err != nil {
-			return nil, malformed(key, version, err)
+			return nil, nil, malformed(key, version, err)
 		}
-		resp, err = nilIfErr(h.OffsetFetch(ctx, &req))
+		mem.fetch = h.getFetchMem()
+		resp, err = nilIfErr(h.offsetFetch(ctx, &req, c, mem.fetch))
 	default: // keyOffsetDelete, per serves
 		req := kmsg.OffsetDeleteRequest{Version: version}
 		if err := req.ReadFrom(body); err != nil {
-			return nil, malformed(key, version, err)
+			return nil, nil, malformed(key, version, err)
 		}
-		resp, err = nilIfErr(h.OffsetDelete(ctx, &req))
+		resp, err = nilIfErr(h.offsetDelete(ctx, &req, c))
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Encode into a recycled scratch buffer and return an exact-size copy: one allocation,
 	// whatever the response's size.
@@ -227,7 +308,7 @@ func (h *Handler) HandleBody(ctx context.Context, key, version int16, body []byt
 		*sp = enc
 		h.scratch.Put(sp)
 	}
-	return out, nil
+	return out, resp, nil
 }
 
 func malformed(key, version int16, err error) error {
@@ -242,8 +323,9 @@ func (h *Handler) authorized(ctx context.Context, key int16, op Operation, typ R
 	return h.auth.Authorize(ctx, Action{APIKey: key, Operation: op, ResourceType: typ, Name: name})
 }
 
-// storeErrorCode maps a store failure for the API key, logging it.
-func (h *Handler) storeErrorCode(ctx context.Context, key int16, group string, err error) int16 {
+// storeErrorCode maps a store failure for the API key, logging it and recording it in c.
+func (h *Handler) storeErrorCode(ctx context.Context, c *call, key int16, group string, err error) int16 {
+	c.storeFailed(err)
 	var code int16
 	if h.errorCode != nil {
 		code = h.errorCode(key, err)

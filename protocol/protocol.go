@@ -53,6 +53,21 @@
 // UNKNOWN_SERVER_ERROR, and never an offset of -1; a commit whose write failed reports the
 // failure on every partition it was to store.
 //
+// # Performance
+//
+// When the Store implements offsetstore.FetchIntoer or offsetstore.SliceCommitter (memstore
+// does), an OffsetFetch or OffsetCommit reaches the store without a map being built for it;
+// otherwise the Handler uses Fetch and Commit. HandleBody recycles the memory of the responses
+// it encodes. BenchmarkRatio compares the Handler with kmsg's decode and encode alone.
+//
+// # Observability
+//
+// [Options].Observer, when set, is told about every request once, whichever entry point it
+// came through: API key, version, latency, each non-zero error code in the response with how
+// many partitions or groups carried it, the first store failure, and the Go error if no
+// response was possible. It is the hook a gateway wires to its metrics and tracing; without
+// one a Handler does no observation work (BenchmarkObserver).
+//
 // # Safety
 //
 // Every byte from the wire is decoded by kmsg, whose array lengths are checked against the

@@ -39,8 +39,11 @@ const DefaultVersion = "v0.0.0-20261109003541-7506e5f91cd6"
 // startTimeout bounds how long Start waits for the filer to answer.
 const startTimeout = 90 * time.Second
 
-// stopTimeout bounds how long Stop waits after SIGTERM before it kills the process.
-const stopTimeout = 15 * time.Second
+// stopTimeout bounds how long Stop waits after SIGTERM before it kills the process. weed
+// server stops its volume server before its filer, and a filer that has logged metadata
+// events then retries flushing that log to a volume until it is killed; the filer's entries
+// are already in its store by then and survive.
+const stopTimeout = 5 * time.Second
 
 // Options configures a Server. The zero value is ready to use.
 type Options struct {
@@ -281,9 +284,10 @@ func (s *Server) killLocked() {
 func (s *Server) afterExitLocked() {
 	s.log.Close()
 	s.cmd, s.exited, s.log = nil, nil, nil
-	// weed leaves unix sockets named after its gRPC ports in the temp directory.
+	// weed leaves unix sockets named after its ports in /tmp (a fixed path in weed), such
+	// as seaweedfs-filer-<port>.sock: remove those of this server's ports.
 	for _, p := range s.ports {
-		matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "seaweedfs-*-grpc-"+strconv.Itoa(p)+".sock"))
+		matches, _ := filepath.Glob("/tmp/seaweedfs-*-" + strconv.Itoa(p) + ".sock")
 		for _, m := range matches {
 			os.Remove(m)
 		}
@@ -306,7 +310,7 @@ func (s *Server) signal(sig syscall.Signal) error {
 	return s.cmd.Process.Signal(sig)
 }
 
-// Stop stops the weed process gracefully (SIGTERM, then SIGKILL after 15 s). The data
+// Stop stops the weed process gracefully (SIGTERM, then SIGKILL after 5 s). The data
 // directory stays, for Restart. Stopping a stopped server does nothing.
 func (s *Server) Stop() error {
 	s.mu.Lock()

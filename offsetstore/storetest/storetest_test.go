@@ -558,6 +558,43 @@ func (s overwriter) CommitIfAbsent(ctx context.Context, g string, m offsets) err
 	return s.Store.Commit(ctx, g, m)
 }
 
+// staleFlags is a FetchIntoer that writes only the partitions it finds, leaving whatever the
+// caller's slices held for the others, the way a loop over a group's stored offsets does.
+type staleFlags struct{ *memstore.Store }
+
+func (s staleFlags) FetchInto(ctx context.Context, g string, req []tp, dst []offsetstore.Offset, found []bool) error {
+	if len(dst) < len(req) || len(found) < len(req) {
+		return &offsetstore.Error{Op: "FetchInto", Group: g, Err: offsetstore.ErrInvalid}
+	}
+	m, err := s.Store.Fetch(ctx, g, req)
+	if err != nil {
+		return err
+	}
+	for i, p := range req {
+		if o, ok := m[p]; ok {
+			dst[i], found[i] = o, true
+		}
+	}
+	return nil
+}
+
+// firstWins is a SliceCommitter that stores the first of a repeated partition's offsets, the
+// way a store that skips keys it has already seen in the batch does.
+type firstWins struct{ *memstore.Store }
+
+func (s firstWins) CommitSlice(ctx context.Context, g string, ps []tp, os []offsetstore.Offset) error {
+	if len(ps) != len(os) {
+		return &offsetstore.Error{Op: "CommitSlice", Group: g, Err: offsetstore.ErrInvalid}
+	}
+	m := offsets{}
+	for i, p := range ps {
+		if _, seen := m[p]; !seen {
+			m[p] = os[i]
+		}
+	}
+	return s.Store.Commit(ctx, g, m)
+}
+
 var broken = []struct {
 	name     string
 	caughtBy string   // the rule that must report it
@@ -566,6 +603,8 @@ var broken = []struct {
 }{
 	{"expires offsets its predicate kept", "Expirer", []string{"Expirer"}, fresh(func(s offsetstore.Store) offsetstore.Store { return expireAll{s.(*memstore.Store)} })},
 	{"CommitIfAbsent overwrites stored offsets", "Inserter", []string{"Inserter"}, fresh(func(s offsetstore.Store) offsetstore.Store { return overwriter{s.(*memstore.Store)} })},
+	{"FetchInto leaves absent partitions as the caller's slices had them", "FetchIntoer", []string{"FetchIntoer"}, fresh(func(s offsetstore.Store) offsetstore.Store { return staleFlags{s.(*memstore.Store)} })},
+	{"CommitSlice keeps the first offset of a repeated partition", "SliceCommitter", []string{"SliceCommitter"}, fresh(func(s offsetstore.Store) offsetstore.Store { return firstWins{s.(*memstore.Store)} })},
 	{"returns -1 for a missing partition", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store { return sentinel{s} })},
 	{"returns a nil map for an empty group", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store { return nilMaps{s} })},
 	{"lists every group ever committed to", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store {
