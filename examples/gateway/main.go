@@ -25,9 +25,15 @@
 //	                     (default 168h0m0s)
 //	-offsets-retention-check-interval duration
 //	                     time between retention sweeps (default 10m0s)
+//	-metrics-addr string loopback address of the Prometheus /metrics endpoint, such as
+//	                     127.0.0.1:9644 (default: no metrics)
 //
 // Offsets expire as in Kafka (see package retention): the gateway's group coordinator tells the
 // retention sweeper which groups are Empty, Stable or rebalancing. Both stores support it.
+//
+// With -metrics-addr it serves Prometheus metrics (requests by API, version and error code,
+// latency, store errors, open connections, expired offsets) at /metrics; see
+// examples/internal/metrics and examples/README.md.
 //
 // It stops cleanly on SIGINT or SIGTERM: it stops accepting, closes every connection, stops
 // the retention sweeper, and closes the store.
@@ -46,6 +52,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/offsetkit/offsetkit/examples/internal/metrics"
 	"github.com/offsetkit/offsetkit/examples/internal/server"
 	"github.com/offsetkit/offsetkit/retention"
 )
@@ -59,6 +66,7 @@ func main() {
 // config is the parsed command line.
 type config struct {
 	addr, store, filer, filerRoot, topics, logLevel string
+	metricsAddr                                     string
 	maxFrame                                        int
 	retention, retentionCheck                       time.Duration
 }
@@ -76,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.maxFrame, "max-frame-bytes", server.DefaultMaxFrameBytes, "largest request frame accepted")
 	fs.DurationVar(&c.retention, "offsets-retention", retention.DefaultRetention, "how long committed offsets are kept (Kafka's offsets.retention.minutes)")
 	fs.DurationVar(&c.retentionCheck, "offsets-retention-check-interval", retention.DefaultInterval, "time between retention sweeps")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "loopback address of the Prometheus /metrics endpoint, such as 127.0.0.1:9644 (default: no metrics)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -85,6 +94,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		err = fmt.Errorf("unexpected arguments: %q", fs.Args())
 	case c.retention <= 0 || c.retentionCheck <= 0:
 		err = errors.New("-offsets-retention and -offsets-retention-check-interval must be positive")
+	case c.metricsAddr != "" && !isLoopback(c.metricsAddr):
+		err = fmt.Errorf("-metrics-addr %q: want a loopback address, such as 127.0.0.1:9644", c.metricsAddr)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway: %v\n", err)
@@ -124,6 +135,27 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		}
 	}()
 
+	var obs server.Observer
+	var metricsLn net.Listener
+	if cfg.metricsAddr != "" {
+		m := metrics.New()
+		obs = m
+		if metricsLn, err = net.Listen("tcp", cfg.metricsAddr); err != nil {
+			log.Error("metrics listen", "err", err)
+			return 1
+		}
+		mctx, cancel := context.WithCancel(context.Background())
+		metricsDone := make(chan error, 1)
+		go func() { metricsDone <- m.Serve(mctx, metricsLn) }()
+		defer func() {
+			cancel()
+			if err := <-metricsDone; err != nil {
+				log.Error("metrics server", "err", err)
+			}
+		}()
+		log.Info("metrics listening", "addr", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
+
 	srv, err := server.New(server.Options{
 		Store:         store,
 		Topics:        topics,
@@ -132,6 +164,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 
 		Retention:              cfg.retention,
 		RetentionCheckInterval: cfg.retentionCheck,
+		Observer:               obs,
 	})
 	if err != nil {
 		log.Error("starting gateway", "err", err)
@@ -158,4 +191,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		srv.Close()
 		return 1
 	}
+}
+
+// isLoopback reports whether addr (host:port) names a loopback host: localhost or a loopback
+// IP. The metrics endpoint is unauthenticated, so it is not offered on other interfaces.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

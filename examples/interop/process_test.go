@@ -134,6 +134,8 @@ func TestGatewayProcessBadFlags(t *testing.T) {
 		{"-no-such-flag"},
 		{"-offsets-retention", "0s"},
 		{"-offsets-retention-check-interval", "-1m"},
+		{"-metrics-addr", "0.0.0.0:0"},
+		{"-metrics-addr", "example.com:9644"},
 	} {
 		out, err := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...).CombinedOutput()
 		var ee *exec.ExitError

@@ -12,6 +12,7 @@ import (
 	"github.com/offsetkit/offsetkit/examples/internal/server"
 	"github.com/offsetkit/offsetkit/memstore"
 	"github.com/offsetkit/offsetkit/offsetstore"
+	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -30,12 +31,12 @@ func TestRetentionThroughGateway(t *testing.T) {
 	const retention = 2 * time.Second
 	store := memstore.New(memstore.Options{})
 	t.Cleanup(func() { store.Close() })
-	var expired atomic.Int64
+	var expired expiryCounter
 	gw := startGatewayOpts(t, server.Options{
 		Store:                  store,
 		Retention:              retention,
 		RetentionCheckInterval: time.Hour, // the test sweeps itself
-		OnExpire:               func(_ string, n int) { expired.Add(int64(n)) },
+		Observer:               &expired,
 	}, "t1:3,other:1")
 	ctx := testContext(t)
 	adm := newKadm(t, gw.addr)
@@ -73,7 +74,7 @@ func TestRetentionThroughGateway(t *testing.T) {
 	require.Equal(t, map[string]int64{"t1/0": 20}, fetchAll(t, adm, "empty"),
 		"Empty group: the clock starts when it became Empty, not at the commit")
 	require.Contains(t, listGroups(t, adm), "empty")
-	require.Equal(t, int64(3), expired.Load(), "OnExpire: two simple offsets and one unsubscribed")
+	require.Equal(t, int64(3), expired.Load(), "two simple offsets and one unsubscribed")
 
 	require.Eventually(t, func() bool {
 		_, err := gw.srv.SweepOffsets(ctx)
@@ -142,6 +143,13 @@ func rawCommitTopic(t *testing.T, addr, group, member string, gen int32, topic s
 	require.Len(t, resp.Topics[0].Partitions, 1)
 	return resp.Topics[0].Partitions[0].ErrorCode
 }
+
+// expiryCounter is a server.Observer that counts expired offsets only.
+type expiryCounter struct{ atomic.Int64 }
+
+func (*expiryCounter) ObserveRequest(context.Context, protocol.RequestEvent) {}
+func (*expiryCounter) ConnectionsChanged(int)                                {}
+func (e *expiryCounter) OffsetsExpired(_ string, n int)                      { e.Add(int64(n)) }
 
 // noExpiry hides every optional capability of the store it wraps.
 type noExpiry struct{ offsetstore.Store }

@@ -73,9 +73,9 @@ type Options struct {
 	// RetentionCheckInterval is Kafka's offsets.retention.check.interval.ms, the time between
 	// retention sweeps. Zero means retention.DefaultInterval (10 minutes).
 	RetentionCheckInterval time.Duration
-	// OnExpire, if set, is called after each group's offsets expire (for metrics), after the
-	// coordinator's own bookkeeping.
-	OnExpire func(group string, expired int)
+	// Observer, if set, is told about every request, connection and expired offset, for
+	// metrics.
+	Observer Observer
 }
 
 // Server is the gateway. Create it with New, run it with Serve, stop it with Close.
@@ -88,6 +88,7 @@ type Server struct {
 	groups   *groups.Coordinator
 	offsets  *protocol.Handler
 	sweeper  *retention.Sweeper // nil when the store cannot expire offsets
+	obs      Observer           // nil: nothing is observed
 	versions map[int16]kmsg.ApiVersionsResponseApiKey
 	apiKeys  []kmsg.ApiVersionsResponseApiKey
 
@@ -103,7 +104,10 @@ type Server struct {
 
 // errUnsupported is the reason a connection is closed for an API key or version the
 // gateway does not serve.
-var errUnsupported = errors.New("unsupported API key or version")
+var errUnsupported = fmt.Errorf("server: %w", protocol.ErrUnsupported)
+
+// errFrameSize is the reason a connection is closed for a declared frame size out of range.
+var errFrameSize = fmt.Errorf("server: frame size out of range: %w", protocol.ErrMalformed)
 
 // New returns a Server over opts.Store.
 func New(opts Options) (*Server, error) {
@@ -120,6 +124,7 @@ func New(opts Options) (*Server, error) {
 		maxFrame:  opts.MaxFrameBytes,
 		idle:      opts.IdleTimeout,
 		topics:    cat,
+		obs:       opts.Observer,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[net.Conn]struct{}),
 	}
@@ -146,6 +151,7 @@ func New(opts Options) (*Server, error) {
 		Topics:   cat,
 		TopicIDs: cat,
 		Now:      opts.Now,
+		Observer: opts.Observer,
 		Logger:   s.log.With("component", "offsets"),
 	})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -158,8 +164,8 @@ func New(opts Options) (*Server, error) {
 func (s *Server) startRetention(opts Options) {
 	onExpire := func(group string, expired map[offsetstore.TopicPartition]offsetstore.Offset, groupEmpty bool) {
 		s.groups.OffsetsExpired(group, expired, groupEmpty)
-		if opts.OnExpire != nil {
-			opts.OnExpire(group, len(expired))
+		if s.obs != nil {
+			s.obs.OffsetsExpired(group, len(expired))
 		}
 	}
 	sw, err := retention.New(opts.Store, retention.Options{
@@ -309,6 +315,10 @@ func (s *Server) serveConn(nc net.Conn) {
 		delete(s.conns, nc)
 		s.mu.Unlock()
 	}()
+	if s.obs != nil {
+		s.obs.ConnectionsChanged(1)
+		defer s.obs.ConnectionsChanged(-1)
+	}
 	c := &conn{Conn: nc, host: hostOf(nc.RemoteAddr()), self: brokerOf(nc.LocalAddr())}
 	log := s.log.With("remote", nc.RemoteAddr().String())
 	log.Debug("connection opened")
@@ -335,6 +345,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		n := int(int32(binary.BigEndian.Uint32(size[:])))
 		if n < 8 || n > s.maxFrame {
 			log.Warn("closing connection: bad frame size", "size", n, "max", s.maxFrame)
+			s.observeRejected(s.ctx, -1, -1, errFrameSize)
 			return
 		}
 		var err error
@@ -402,19 +413,29 @@ func (s *Server) handleFrame(ctx context.Context, c *conn, frame, out []byte) ([
 		resp.Version = 0
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
 		resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{s.versions[18]}
+		// Reported as the v0 answer it is: the requested version is the client's.
+		s.observe(ctx, key, 0, time.Now(), resp)
 		return protocol.AppendResponse(out, hdr, resp), nil
 	}
 	if !s.served(key, version) {
-		return nil, fmt.Errorf("%w: key %d (%s) v%d", errUnsupported, key, kmsg.NameForKey(key), version)
+		err := fmt.Errorf("%w: key %d (%s) v%d", errUnsupported, key, kmsg.NameForKey(key), version)
+		s.observeRejected(ctx, key, version, err)
+		return nil, err
 	}
 	hdr, body, err := protocol.ReadRequestHeader(frame)
 	if err != nil {
+		if !errors.Is(err, protocol.ErrMalformed) {
+			err = fmt.Errorf("%w: %w", protocol.ErrMalformed, err)
+		}
+		s.observeRejected(ctx, key, version, err)
 		return nil, err
 	}
 	req := kmsg.RequestForKey(hdr.Key)
 	req.SetVersion(hdr.Version)
 	if err := req.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("decoding %s v%d: %w", kmsg.NameForKey(hdr.Key), hdr.Version, err)
+		err = fmt.Errorf("%w: decoding %s v%d: %w", protocol.ErrMalformed, kmsg.NameForKey(hdr.Key), hdr.Version, err)
+		s.observeRejected(ctx, key, version, err)
+		return nil, err
 	}
 	start := time.Now()
 	resp, err := s.handle(ctx, c, hdr, req)
@@ -422,6 +443,11 @@ func (s *Server) handleFrame(ctx context.Context, c *conn, frame, out []byte) ([
 		return nil, err
 	}
 	resp.SetVersion(hdr.Version)
+	switch hdr.Key {
+	case 8, 9, 47: // the protocol Handler reported these
+	default:
+		s.observe(ctx, hdr.Key, hdr.Version, start, resp)
+	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.Debug("request", "api", kmsg.NameForKey(hdr.Key), "version", hdr.Version,
 			"correlation", hdr.CorrelationID, "client", derefOr(hdr.ClientID, ""), "took", time.Since(start))
