@@ -11,7 +11,9 @@
 //     default): a rebalance completes as soon as every known member has joined.
 //   - A static member that rejoins with a known group.instance.id always triggers a rebalance;
 //     Kafka skips it when the member's protocols did not change.
-//   - Groups live only in memory: after a restart a group exists only through its offsets.
+//   - Groups live only in memory: after a restart a group exists only through its offsets, and
+//     until a member joins, offset retention treats it as a simple group (offsets expire by
+//     commit time); Kafka, which persists group metadata, still knows when it became Empty.
 package groups
 
 import (

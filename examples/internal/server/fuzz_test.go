@@ -13,7 +13,8 @@ import (
 
 // FuzzHandleFrame feeds arbitrary request frames to the gateway's dispatcher: it must answer
 // or refuse (an error closes the connection), never panic, and never block beyond the request
-// context (a JoinGroup waiting for other members is cut short by it).
+// context (a JoinGroup waiting for other members is cut short by it). Every frame is reported
+// to the Observer exactly once, as rejected exactly when it is refused.
 func FuzzHandleFrame(f *testing.F) {
 	seed := func(req kmsg.Request, version int16) {
 		req.SetVersion(version)
@@ -68,7 +69,8 @@ func FuzzHandleFrame(f *testing.F) {
 
 	store := memstore.New(memstore.Options{})
 	defer store.Close()
-	s, err := New(Options{Store: store, Topics: []Topic{{Name: "t1", Partitions: 3}}})
+	obs := &recorder{}
+	s, err := New(Options{Store: store, Topics: []Topic{{Name: "t1", Partitions: 3}}, Observer: obs})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -80,9 +82,17 @@ func FuzzHandleFrame(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
+		obs.take()
 		out, err := s.handleFrame(ctx, c, frame, nil)
 		if err == nil && len(out) < 8 {
 			t.Fatalf("answer of %d bytes", len(out))
+		}
+		evs := obs.take()
+		if len(evs) != 1 {
+			t.Fatalf("%d observer events, want 1", len(evs))
+		}
+		if (evs[0].Err != nil) != (err != nil) {
+			t.Fatalf("event error %v, handleFrame error %v", evs[0].Err, err)
 		}
 	})
 }
