@@ -28,7 +28,7 @@ import (
 //   - an Empty group's offsets outlive commit time + retention and expire retention after the
 //     group became Empty; the coordinator then forgets the group.
 func TestRetentionThroughGateway(t *testing.T) {
-	const retention = 2 * time.Second
+	const retention = 3 * time.Second
 	store := memstore.New(memstore.Options{})
 	t.Cleanup(func() { store.Close() })
 	var expired expiryCounter
