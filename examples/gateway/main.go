@@ -25,6 +25,9 @@
 //	                     (default 168h0m0s)
 //	-offsets-retention-check-interval duration
 //	                     time between retention sweeps (default 10m0s)
+//	-offsets-timeout duration
+//	                     longest an offset request waits on the store before a retriable
+//	                     error (Kafka's offsets.commit.timeout.ms) (default 5s)
 //	-metrics-addr string loopback address of the Prometheus /metrics endpoint, such as
 //	                     127.0.0.1:9644 (default: no metrics)
 //
@@ -68,7 +71,7 @@ type config struct {
 	addr, store, filer, filerRoot, topics, logLevel string
 	metricsAddr                                     string
 	maxFrame                                        int
-	retention, retentionCheck                       time.Duration
+	retention, retentionCheck, offsetsTimeout       time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -84,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.maxFrame, "max-frame-bytes", server.DefaultMaxFrameBytes, "largest request frame accepted")
 	fs.DurationVar(&c.retention, "offsets-retention", retention.DefaultRetention, "how long committed offsets are kept (Kafka's offsets.retention.minutes)")
 	fs.DurationVar(&c.retentionCheck, "offsets-retention-check-interval", retention.DefaultInterval, "time between retention sweeps")
+	fs.DurationVar(&c.offsetsTimeout, "offsets-timeout", server.DefaultOffsetsTimeout, "longest an offset request may wait on the store before a retriable error (Kafka's offsets.commit.timeout.ms)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "loopback address of the Prometheus /metrics endpoint, such as 127.0.0.1:9644 (default: no metrics)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -92,8 +96,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	switch {
 	case fs.NArg() > 0:
 		err = fmt.Errorf("unexpected arguments: %q", fs.Args())
-	case c.retention <= 0 || c.retentionCheck <= 0:
-		err = errors.New("-offsets-retention and -offsets-retention-check-interval must be positive")
+	case c.retention <= 0 || c.retentionCheck <= 0 || c.offsetsTimeout <= 0:
+		err = errors.New("-offsets-retention, -offsets-retention-check-interval and -offsets-timeout must be positive")
 	case c.metricsAddr != "" && !isLoopback(c.metricsAddr):
 		err = fmt.Errorf("-metrics-addr %q: want a loopback address, such as 127.0.0.1:9644", c.metricsAddr)
 	}
@@ -164,6 +168,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 
 		Retention:              cfg.retention,
 		RetentionCheckInterval: cfg.retentionCheck,
+		OffsetsTimeout:         cfg.offsetsTimeout,
 		Observer:               obs,
 	})
 	if err != nil {

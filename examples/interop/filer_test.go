@@ -13,6 +13,10 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/offsetkit/offsetkit/examples/internal/server"
 )
 
 // TestFilerInProcess runs the kadm and kgo flows against an in-process gateway whose offsets
@@ -168,4 +172,39 @@ func TestFilerGatewayRestart(t *testing.T) {
 	p3 := startProcess(t, flags...)
 	t.Run("after kill -9", func(t *testing.T) { verify(t, p3.addr) })
 	p3.stop(t, os.Interrupt)
+}
+
+// TestFilerHungCommitsTimeOut freezes the filer (SIGSTOP) under a gateway with a short
+// -offsets-timeout: a commit is answered with the retriable COORDINATOR_NOT_AVAILABLE within
+// about that time, never NONE and never a hang, and commits succeed again once the filer
+// resumes.
+func TestFilerHungCommitsTimeOut(t *testing.T) {
+	f := weedtest.Start(t)
+	ctx := testContext(t)
+	store, err := filerstore.Dial(ctx, f.Addr(), filerstore.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, store.Close()) })
+	gw := startGatewayOpts(t, server.Options{Store: store, OffsetsTimeout: 300 * time.Millisecond}, "t1:3")
+
+	commit := func(offset int64) int16 {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Version, req.Group = 9, "hung"
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = "t1"
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, offset
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := dialRaw(t, gw.addr).do(req).(*kmsg.OffsetCommitResponse)
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	require.Equal(t, int16(0), commit(1), "commit before the filer hangs")
+	require.NoError(t, f.Pause())
+	start := time.Now()
+	code := commit(2)
+	took := time.Since(start)
+	require.NoError(t, f.Resume())
+	require.Equal(t, kerr.CoordinatorNotAvailable.Code, code, "commit while the filer hangs")
+	require.Less(t, took, 10*time.Second, "the commit waited on the hung filer")
+	require.Eventually(t, func() bool { return commit(3) == 0 }, 30*time.Second, 200*time.Millisecond, "commits never recovered after the filer resumed")
 }

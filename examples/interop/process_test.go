@@ -134,6 +134,7 @@ func TestGatewayProcessBadFlags(t *testing.T) {
 		{"-no-such-flag"},
 		{"-offsets-retention", "0s"},
 		{"-offsets-retention-check-interval", "-1m"},
+		{"-offsets-timeout", "0s"},
 		{"-metrics-addr", "0.0.0.0:0"},
 		{"-metrics-addr", "example.com:9644"},
 	} {

@@ -73,10 +73,18 @@ type Options struct {
 	// RetentionCheckInterval is Kafka's offsets.retention.check.interval.ms, the time between
 	// retention sweeps. Zero means retention.DefaultInterval (10 minutes).
 	RetentionCheckInterval time.Duration
+	// OffsetsTimeout bounds the time one offset request spends in the coordinator and the
+	// store, like Kafka's offsets.commit.timeout.ms: a stalled store is answered with a
+	// retriable error (COORDINATOR_NOT_AVAILABLE, or NOT_COORDINATOR for fetches) instead of
+	// holding the connection. Zero means DefaultOffsetsTimeout; negative means no bound.
+	OffsetsTimeout time.Duration
 	// Observer, if set, is told about every request, connection and expired offset, for
 	// metrics.
 	Observer Observer
 }
+
+// DefaultOffsetsTimeout is Kafka's default offsets.commit.timeout.ms.
+const DefaultOffsetsTimeout = 5 * time.Second
 
 // Server is the gateway. Create it with New, run it with Serve, stop it with Close.
 type Server struct {
@@ -151,6 +159,7 @@ func New(opts Options) (*Server, error) {
 		Topics:   cat,
 		TopicIDs: cat,
 		Now:      opts.Now,
+		Timeout:  offsetsTimeout(opts.OffsetsTimeout),
 		Observer: opts.Observer,
 		Logger:   s.log.With("component", "offsets"),
 	})
@@ -640,4 +649,14 @@ func derefOr(s *string, def string) string {
 		return def
 	}
 	return *s
+}
+
+func offsetsTimeout(d time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return DefaultOffsetsTimeout
+	case d < 0:
+		return 0
+	}
+	return d
 }
