@@ -71,7 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.down, "down", 2*time.Second, "how long weed stays dead after each kill")
 	fs.IntVar(&o.pauses, "pauses", 1, "SIGSTOPs of weed (a hung filer) during the soak, after the kills")
 	fs.DurationVar(&o.pauseFor, "pause-for", 8*time.Second, "how long weed stays stopped after each SIGSTOP")
-	fs.DurationVar(&o.reqTimeout, "request-timeout", 3*time.Second, "how long a soak client waits for an answer before it reconnects")
+	fs.DurationVar(&o.reqTimeout, "request-timeout", 10*time.Second, "how long a soak client waits for an answer before it reconnects (longer than the gateway's 5 s -offsets-timeout, as Kafka clients' request.timeout.ms is)")
 	fs.IntVar(&o.clients, "clients", 16, "concurrent committing clients in the soak")
 	fs.IntVar(&o.parts, "partitions", 4, "partitions per soak client")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the random and mutated hostile inputs")

@@ -198,14 +198,13 @@ func (r *report) writeObservations(p func(string, ...any)) {
 			if o.Kind != "SIGSTOP" {
 				continue
 			}
-			notes = append(notes, fmt.Sprintf("**A hung filer holds commits for as long as it hangs.** While weed was stopped for %v, no commit "+
-				"was answered at all: the first acknowledgement came %v after the SIGSTOP, and the clients, which give up after %v, "+
-				"saw %d transport errors in the whole soak. The gateway puts no deadline on store calls (examples/internal/server "+
-				"hands its server context, which has none, to protocol.Handler and so to filerstore), so it never answers the "+
-				"retriable COORDINATOR_NOT_AVAILABLE that Kafka gives when an offsets write exceeds offsets.commit.timeout.ms "+
-				"(5 s). A commit whose client gave up stays in flight and is applied when the filer resumes, unordered with "+
-				"the newer commit the client sent on its next connection; in this run none of them overwrote a newer "+
-				"acknowledged offset (lost = 0), but nothing in the gateway orders them.",
+			notes = append(notes, fmt.Sprintf("**A hung filer costs a commit at most the gateway's -offsets-timeout.** While weed was "+
+				"stopped for %v (its ports open, nothing answering), the gateway answered each commit with the retriable "+
+				"COORDINATOR_NOT_AVAILABLE once the commit had waited -offsets-timeout (5 s, Kafka's offsets.commit.timeout.ms), "+
+				"as Kafka does when an offsets write times out; the first acknowledgement came %v after the SIGSTOP. The clients "+
+				"wait up to %v for an answer and saw %d transport errors in the whole soak. A commit refused by the timeout may "+
+				"still be applied when the filer resumes (the filer already holds the write); a client that retries overwrites "+
+				"it, and in this run no such late write overwrote a newer acknowledged offset (lost = 0).",
 				dur(o.Down), dur(o.Recovered), dur(r.Opts.reqTimeout), s.Transport))
 			break
 		}
