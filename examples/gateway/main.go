@@ -20,6 +20,9 @@
 //	-topics string       topics served, as name:partitions[,...] (default "t1:3")
 //	-log-level string    debug, info, warn or error (default "info")
 //	-max-frame-bytes int largest request frame accepted (default 16 MiB)
+//	-max-inflight-bytes int
+//	                     bytes of large frames read or handled at once across all
+//	                     connections (default 64 MiB; -1: no bound)
 //	-offsets-retention duration
 //	                     how long committed offsets are kept (Kafka's offsets.retention.minutes)
 //	                     (default 168h0m0s)
@@ -71,6 +74,7 @@ type config struct {
 	addr, store, filer, filerRoot, topics, logLevel string
 	metricsAddr                                     string
 	maxFrame                                        int
+	maxInFlight                                     int64
 	retention, retentionCheck, offsetsTimeout       time.Duration
 }
 
@@ -85,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.topics, "topics", "t1:3", "topics served, as name:partitions[,...]")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&c.maxFrame, "max-frame-bytes", server.DefaultMaxFrameBytes, "largest request frame accepted")
+	fs.Int64Var(&c.maxInFlight, "max-inflight-bytes", server.DefaultMaxInFlightBytes, "bytes of large request frames (over 64 KiB) read or handled at once across all connections (Kafka's queued.max.request.bytes); -1: no bound")
 	fs.DurationVar(&c.retention, "offsets-retention", retention.DefaultRetention, "how long committed offsets are kept (Kafka's offsets.retention.minutes)")
 	fs.DurationVar(&c.retentionCheck, "offsets-retention-check-interval", retention.DefaultInterval, "time between retention sweeps")
 	fs.DurationVar(&c.offsetsTimeout, "offsets-timeout", server.DefaultOffsetsTimeout, "longest an offset request may wait on the store before a retriable error (Kafka's offsets.commit.timeout.ms)")
@@ -161,10 +166,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 
 	srv, err := server.New(server.Options{
-		Store:         store,
-		Topics:        topics,
-		Logger:        log,
-		MaxFrameBytes: cfg.maxFrame,
+		Store:            store,
+		Topics:           topics,
+		Logger:           log,
+		MaxFrameBytes:    cfg.maxFrame,
+		MaxInFlightBytes: cfg.maxInFlight,
 
 		Retention:              cfg.retention,
 		RetentionCheckInterval: cfg.retentionCheck,

@@ -224,11 +224,13 @@ func (r *report) writeObservations(p func(string, ...any)) {
 	}
 	if h := r.Hostile; h != nil {
 		if h.FloodFrames > 0 {
-			notes = append(notes, fmt.Sprintf("**Memory is bounded per connection, not in total.** The gateway never allocates "+
-				"for a declared size, and a frame above -max-frame-bytes (16 MiB) closes the connection; but %d connections "+
-				"each sending a 16 MiB frame at once took its RSS to %s (4 at once: %s within the checks). There is no limit "+
-				"on connections, nor on the bytes of requests being read at once, so memory grows with the number of "+
-				"concurrent large frames; a gateway open to untrusted clients needs a connection limit in front of it.",
+			notes = append(notes, fmt.Sprintf("**Memory stays bounded under concurrent large frames.** The gateway never "+
+				"allocates for a declared size, a frame above -max-frame-bytes (16 MiB) closes the connection, and large frames "+
+				"in flight across all connections share the -max-inflight-bytes budget (64 MiB, like Kafka's "+
+				"queued.max.request.bytes; a frame that does not fit waits): %d connections each sending a 16 MiB frame at "+
+				"once took its RSS to %s (%s peak within the other checks). There is no limit on the number of connections, "+
+				"each of which costs a goroutine and small buffers; a gateway open to untrusted clients still wants one in "+
+				"front of it.",
 				h.FloodFrames, mib(h.FloodPeakRSS), mib(h.PeakRSS)))
 		}
 		if o := h.ByCategory["array counts"]; o != nil && o.Answered > 0 {

@@ -37,8 +37,10 @@ import (
 // Defaults for Options.
 const (
 	DefaultMaxFrameBytes = 16 << 20
-	DefaultIdleTimeout   = 10 * time.Minute
-	DefaultWriteTimeout  = 30 * time.Second
+	// DefaultMaxInFlightBytes is the default Options.MaxInFlightBytes.
+	DefaultMaxInFlightBytes = 64 << 20
+	DefaultIdleTimeout      = 10 * time.Minute
+	DefaultWriteTimeout     = 30 * time.Second
 	// ClusterID is the cluster id the gateway reports in Metadata.
 	ClusterID = "offsetkit-gateway"
 	// NodeID is the gateway's broker id: the only broker, leader and coordinator of all.
@@ -56,6 +58,11 @@ type Options struct {
 	// MaxFrameBytes bounds a request frame; a larger declared size closes the connection.
 	// Zero means DefaultMaxFrameBytes.
 	MaxFrameBytes int
+	// MaxInFlightBytes bounds the bytes of large request frames (over 64 KiB) read or handled
+	// at once across all connections, like Kafka's queued.max.request.bytes, so memory stays
+	// bounded however many clients send large frames together; a connection whose frame does
+	// not fit waits. Zero means DefaultMaxInFlightBytes; negative means no bound.
+	MaxInFlightBytes int64
 	// IdleTimeout closes a connection that sends nothing for this long. Zero means
 	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
@@ -91,6 +98,7 @@ type Server struct {
 	store    offsetstore.Store
 	log      *slog.Logger
 	maxFrame int
+	budget   *byteBudget // nil: no bound on large frames in flight
 	idle     time.Duration
 	topics   *catalog
 	groups   *groups.Coordinator
@@ -141,6 +149,12 @@ func New(opts Options) (*Server, error) {
 	}
 	if s.maxFrame <= 0 {
 		s.maxFrame = DefaultMaxFrameBytes
+	}
+	switch {
+	case opts.MaxInFlightBytes == 0:
+		s.budget = newByteBudget(DefaultMaxInFlightBytes)
+	case opts.MaxInFlightBytes > 0:
+		s.budget = newByteBudget(opts.MaxInFlightBytes)
 	}
 	if s.idle <= 0 {
 		s.idle = DefaultIdleTimeout
@@ -357,12 +371,22 @@ func (s *Server) serveConn(nc net.Conn) {
 			s.observeRejected(s.ctx, -1, -1, errFrameSize)
 			return
 		}
-		var err error
+		units, err := s.budget.acquire(s.ctx, n)
+		if err != nil {
+			return // the server is closing
+		}
 		if buf, err = readFrame(r, buf, n); err != nil {
+			s.budget.release(units)
 			log.Debug("connection closed mid-frame", "reason", err)
 			return
 		}
 		out, err = s.handleFrame(s.ctx, c, buf, out[:0])
+		if units > 0 {
+			s.budget.release(units)
+			if cap(buf) > budgetUnit { // what the budget covered must not outlive it
+				buf = nil
+			}
+		}
 		if err != nil {
 			log.Warn("closing connection", "reason", err)
 			return
