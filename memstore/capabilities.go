@@ -31,18 +31,12 @@ func (s *Store) CommitSlice(ctx context.Context, group string, partitions []offs
 	if len(partitions) == 0 {
 		return nil
 	}
-	sh := s.shard(group)
-	sh.mu.Lock()
+	sh, err := s.lockShard(op, group)
+	if err != nil {
+		return err
+	}
 	defer sh.mu.Unlock()
-	if s.closed.Load() {
-		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
-	}
-	g := sh.groups[group]
-	if g == nil {
-		g = newGroup()
-		sh.groups[group] = g
-	}
-	w := writer{g: g}
+	w := writer{g: sh.group(group)}
 	for i, tp := range partitions {
 		w.set(tp, offsets[i], false)
 	}
@@ -63,12 +57,11 @@ func (s *Store) FetchInto(ctx context.Context, group string, partitions []offset
 	if err := offsetstore.ValidatePartitions(partitions); err != nil {
 		return &offsetstore.Error{Op: op, Group: group, Err: err}
 	}
-	sh := s.shard(group)
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	if s.closed.Load() {
-		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	sh, err := s.rlockShard(op, group)
+	if err != nil {
+		return err
 	}
+	defer sh.mu.RUnlock()
 	c := cursor{g: sh.groups[group]}
 	for i, tp := range partitions {
 		e, ok := c.get(tp)
@@ -84,17 +77,17 @@ func (s *Store) FetchInto(ctx context.Context, group string, partitions []offset
 
 // ExpireOffsets implements offsetstore.Expirer: under the group's lock it deletes every offset
 // for which expired returns true and returns them. A group left with no offsets is removed.
+// expired runs under that lock, so it must not call the Store.
 func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
 	const op = "ExpireOffsets"
 	if err := s.check(ctx, op, group); err != nil {
 		return nil, err
 	}
-	sh := s.shard(group)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if s.closed.Load() {
-		return nil, &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	sh, err := s.lockShard(op, group)
+	if err != nil {
+		return nil, err
 	}
+	defer sh.mu.Unlock()
 	out := make(map[offsetstore.TopicPartition]offsetstore.Offset)
 	g := sh.groups[group]
 	if g == nil {

@@ -85,6 +85,39 @@ func (s *Store) shard(group string) *shard {
 	return &s.shards[maphash.String(s.seed, group)&s.mask]
 }
 
+// lockShard write-locks group's shard, then fails with ErrClosed if Close ran since the
+// caller's check (Close empties the shards under these locks). The caller unlocks sh.mu.
+func (s *Store) lockShard(op, group string) (*shard, error) {
+	sh := s.shard(group)
+	sh.mu.Lock()
+	if s.closed.Load() {
+		sh.mu.Unlock()
+		return nil, &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	return sh, nil
+}
+
+// rlockShard is lockShard with a read lock; the caller read-unlocks sh.mu.
+func (s *Store) rlockShard(op, group string) (*shard, error) {
+	sh := s.shard(group)
+	sh.mu.RLock()
+	if s.closed.Load() {
+		sh.mu.RUnlock()
+		return nil, &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	return sh, nil
+}
+
+// group returns the group's offsets, creating them; the caller holds the write lock.
+func (sh *shard) group(name string) *group {
+	g := sh.groups[name]
+	if g == nil {
+		g = newGroup()
+		sh.groups[name] = g
+	}
+	return g
+}
+
 // check returns the error a call must fail with before it touches any data: the context's
 // error first, then ErrClosed.
 func (s *Store) check(ctx context.Context, op, group string) error {
@@ -116,18 +149,12 @@ func (s *Store) commit(ctx context.Context, op, group string, offsets map[offset
 	if len(offsets) == 0 {
 		return nil
 	}
-	sh := s.shard(group)
-	sh.mu.Lock()
+	sh, err := s.lockShard(op, group)
+	if err != nil {
+		return err
+	}
 	defer sh.mu.Unlock()
-	if s.closed.Load() {
-		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
-	}
-	g := sh.groups[group]
-	if g == nil {
-		g = newGroup()
-		sh.groups[group] = g
-	}
-	w := writer{g: g}
+	w := writer{g: sh.group(group)}
 	for tp, o := range offsets {
 		w.set(tp, o, ifAbsent)
 	}
@@ -144,12 +171,11 @@ func (s *Store) Fetch(ctx context.Context, group string, partitions []offsetstor
 	if err := offsetstore.ValidatePartitions(partitions); err != nil {
 		return nil, &offsetstore.Error{Op: op, Group: group, Err: err}
 	}
-	sh := s.shard(group)
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	if s.closed.Load() {
-		return nil, &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	sh, err := s.rlockShard(op, group)
+	if err != nil {
+		return nil, err
 	}
+	defer sh.mu.RUnlock()
 	g := sh.groups[group]
 	if g == nil {
 		return make(map[offsetstore.TopicPartition]offsetstore.Offset), nil
@@ -171,12 +197,11 @@ func (s *Store) FetchAll(ctx context.Context, group string) (map[offsetstore.Top
 	if err := s.check(ctx, op, group); err != nil {
 		return nil, err
 	}
-	sh := s.shard(group)
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	if s.closed.Load() {
-		return nil, &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	sh, err := s.rlockShard(op, group)
+	if err != nil {
+		return nil, err
 	}
+	defer sh.mu.RUnlock()
 	return sh.groups[group].all(), nil
 }
 
@@ -194,12 +219,11 @@ func (s *Store) Delete(ctx context.Context, group string, partitions []offsetsto
 	if len(partitions) == 0 {
 		return nil
 	}
-	sh := s.shard(group)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if s.closed.Load() {
-		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	sh, err := s.lockShard(op, group)
+	if err != nil {
+		return err
 	}
+	defer sh.mu.Unlock()
 	g := sh.groups[group]
 	if g == nil {
 		return nil
@@ -220,12 +244,11 @@ func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 	if err := s.check(ctx, op, group); err != nil {
 		return err
 	}
-	sh := s.shard(group)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if s.closed.Load() {
-		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	sh, err := s.lockShard(op, group)
+	if err != nil {
+		return err
 	}
+	defer sh.mu.Unlock()
 	if _, ok := sh.groups[group]; !ok {
 		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrGroupNotFound}
 	}
