@@ -114,7 +114,8 @@ func allowedTest(path string) bool {
 		// testify's own dependencies
 		within(path, "github.com/davecgh/go-spew") ||
 		within(path, "github.com/pmezard/go-difflib") ||
-		within(path, "gopkg.in/yaml.v3")
+		within(path, "gopkg.in/yaml.v3") ||
+		within(path, "go.yaml.in/yaml/v3")
 }
 
 // disallowed returns the paths that allowed rejects.

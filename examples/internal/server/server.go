@@ -26,7 +26,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/offsetkit/offsetkit/examples/internal/groups"
+	"github.com/offsetkit/offsetkit/groupcoord"
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/offsetkit/offsetkit/retention"
@@ -68,7 +68,7 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Groups configures the group coordinator; its Store and Logger are taken from above, and
 	// its Now too when it has none.
-	Groups groups.Options
+	Groups groupcoord.Options
 	// Now is the clock of commit times, group deadlines and offset retention. Nil means
 	// time.Now.
 	Now func() time.Time
@@ -101,7 +101,7 @@ type Server struct {
 	budget   *byteBudget // nil: no bound on large frames in flight
 	idle     time.Duration
 	topics   *catalog
-	groups   *groups.Coordinator
+	groups   *groupcoord.Coordinator
 	offsets  *protocol.Handler
 	sweeper  *retention.Sweeper // nil when the store cannot expire offsets
 	obs      Observer           // nil: nothing is observed
@@ -167,7 +167,7 @@ func New(opts Options) (*Server, error) {
 	if gopts.Now == nil {
 		gopts.Now = opts.Now
 	}
-	s.groups = groups.New(gopts)
+	s.groups = groupcoord.New(gopts)
 	s.offsets = protocol.New(opts.Store, protocol.Options{
 		Groups:   s.groups,
 		Topics:   cat,

@@ -1,10 +1,10 @@
-package groups_test
+package groupcoord_test
 
 import (
 	"context"
 	"fmt"
 
-	"github.com/offsetkit/offsetkit/examples/internal/groups"
+	"github.com/offsetkit/offsetkit/groupcoord"
 	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -13,7 +13,7 @@ import (
 // commit (generation -1, no member) is left to the Handler while the group has no members, and
 // refused once a consumer has joined.
 func ExampleCoordinator_ValidateGroup() {
-	c := groups.New(groups.Options{})
+	c := groupcoord.New(groupcoord.Options{})
 	defer c.Close()
 	ctx := context.Background()
 	admin := protocol.GroupRequest{Op: protocol.OpOffsetCommit, Version: 9, Group: "g", Generation: -1, MemberID: kmsg.StringPtr("")}

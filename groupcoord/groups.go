@@ -1,4 +1,4 @@
-// Package groups is the example gateway's classic (JoinGroup/SyncGroup) group coordinator: it
+// Package groupcoord is a classic (JoinGroup/SyncGroup) group coordinator: it
 // keeps members, generations and assignments in memory, serves the classic group APIs, and
 // implements protocol.GroupValidator so that OffsetCommit and OffsetDelete are checked against
 // live membership exactly as Apache Kafka checks them (kafka-offsets.md sections 3.2 and 5).
@@ -14,7 +14,7 @@
 //   - Groups live only in memory: after a restart a group exists only through its offsets, and
 //     until a member joins, offset retention treats it as a simple group (offsets expire by
 //     commit time); Kafka, which persists group metadata, still knows when it became Empty.
-package groups
+package groupcoord
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package groups
+package groupcoord
 
 import (
 	"context"
