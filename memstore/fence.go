@@ -111,4 +111,3 @@ func (s *Store) DeleteGroupFenced(ctx context.Context, group string, fenceEpoch 
 func (s *Store) ExpireOffsetsFenced(ctx context.Context, group string, fenceEpoch int64, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
 	return s.expire(ctx, "ExpireOffsetsFenced", group, expired, fence{on: true, epoch: fenceEpoch})
 }
-
