@@ -9,8 +9,9 @@
 //
 // Besides offsetstore.Store, a Store implements the optional capabilities
 // offsetstore.Expirer, offsetstore.Inserter, offsetstore.FetchIntoer and
-// offsetstore.SliceCommitter; the last two let package protocol answer a request without
-// building a map.
+// offsetstore.SliceCommitter (the last two let package protocol answer a request without
+// building a map), offsetstore.Fencer, and offsetstore.Registry, so that several
+// package ownership nodes in one process can form a cluster over one Store.
 //
 // A Store obeys the whole contract of package offsetstore, which the conformance suite in
 // package storetest checks: values are copied in and out, times are kept to the millisecond,
@@ -48,6 +49,9 @@ type Store struct {
 	mask   uint64
 	shards []shard
 	closed atomic.Bool
+
+	regMu sync.Mutex // guards reg
+	reg   registry   // records of offsetstore.Registry
 }
 
 // shard holds the groups whose name hashes to it. It is padded to its own cache lines so
@@ -320,5 +324,8 @@ func (s *Store) Close() error {
 		sh.states = nil
 		sh.mu.Unlock()
 	}
+	s.regMu.Lock()
+	s.reg = registry{}
+	s.regMu.Unlock()
 	return nil
 }

@@ -37,6 +37,8 @@ func TestStoreErrorCode(t *testing.T) {
 		{kerr.UnknownServerError, coordNA, notCoord},
 		{kerr.MessageTooLarge, coordNA, notCoord},
 		{(*kerr.Error)(nil), coordNA, notCoord},
+		{&offsetstore.Error{Op: "Commit", Err: offsetstore.ErrNotOwner}, notCoord, notCoord},
+		{&offsetstore.Error{Op: "Fetch", Err: offsetstore.ErrLoading}, loadInProg, loadInProg},
 	} {
 		name := fmt.Sprintf("%v", c.err)
 		eq(t, c.write, protocol.StoreErrorCode(c.err), "StoreErrorCode(%s)", name)

@@ -3,6 +3,8 @@ package protocol
 import (
 	"errors"
 
+	"github.com/offsetkit/offsetkit/offsetstore"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -27,6 +29,10 @@ var (
 //     COORDINATOR_NOT_AVAILABLE; NOT_LEADER_OR_FOLLOWER and KAFKA_STORAGE_ERROR become
 //     NOT_COORDINATOR; NETWORK_EXCEPTION becomes COORDINATOR_LOAD_IN_PROGRESS; the three
 //     coordinator codes themselves pass through.
+//   - offsetstore.ErrNotOwner (a store that serves only the groups its process owns, for a
+//     group it does not own) is NOT_COORDINATOR, and offsetstore.ErrLoading (a group such a
+//     store is still loading) is COORDINATOR_LOAD_IN_PROGRESS, as Kafka answers for a group
+//     whose offsets partition another broker leads, or which it is still loading.
 //   - Everything else, including context.DeadlineExceeded, context.Canceled,
 //     offsetstore.ErrClosed and unknown backend errors, is COORDINATOR_NOT_AVAILABLE.
 //
@@ -35,6 +41,12 @@ var (
 // COORDINATOR_NOT_AVAILABLE, which every client retries after rediscovering the coordinator.
 // A nil err is treated like an unknown failure, so a mistaken call can never report success.
 func StoreErrorCode(err error) int16 {
+	switch {
+	case errors.Is(err, offsetstore.ErrNotOwner):
+		return kerr.NotCoordinator.Code
+	case errors.Is(err, offsetstore.ErrLoading):
+		return kerr.CoordinatorLoadInProgress.Code
+	}
 	var ke *kerr.Error
 	if errors.As(err, &ke) && ke != nil {
 		switch ke.Code {

@@ -677,6 +677,8 @@ var broken = []struct {
 		return writeBehind{s, &sync.Mutex{}, map[string]offsets{}}
 	})},
 	{"loses concurrent updates", "Concurrency", []string{"Concurrency"}, fresh(func(s offsetstore.Store) offsetstore.Store { return readModifyWrite{s} })},
+	{"PutRecord ignores the expected revision", "Registry", []string{"Registry"}, fresh(func(s offsetstore.Store) offsetstore.Store { return blindPut{s.(*memstore.Store)} })},
+	{"PutRecord of the same value keeps the revision", "Registry", []string{"Registry"}, fresh(func(s offsetstore.Store) offsetstore.Store { return contentRev{s.(*memstore.Store)} })},
 	{"claims durability but forgets on reopen", "Durability", nil, func(context.Context) (storetest.Harness, error) {
 		return &harness{durable: true, open: func(context.Context) (offsetstore.Store, error) {
 			return memstore.New(memstore.Options{}), nil
