@@ -8,10 +8,11 @@
 // survives Close or the end of the process.
 //
 // Besides offsetstore.Store, a Store implements the optional capabilities
-// offsetstore.Expirer, offsetstore.Inserter, offsetstore.FetchIntoer and
-// offsetstore.SliceCommitter (the last two let package protocol answer a request without
-// building a map), offsetstore.Fencer, and offsetstore.Registry, so that several
-// package ownership nodes in one process can form a cluster over one Store.
+// offsetstore.Expirer, offsetstore.Inserter, offsetstore.FetchIntoer,
+// offsetstore.SliceCommitter, offsetstore.Fencer and offsetstore.Registry; FetchIntoer and
+// SliceCommitter let package protocol answer a request without building a map, and Registry
+// lets several package ownership nodes in one process form a cluster over one Store. Group
+// fences and states, like offsets and records, do not survive Close.
 //
 // A Store obeys the whole contract of package offsetstore, which the conformance suite in
 // package storetest checks: values are copied in and out, times are kept to the millisecond,
