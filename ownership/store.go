@@ -451,10 +451,17 @@ func (s *Store) SaveGroupState(ctx context.Context, group string, prev int64, st
 		return &offsetstore.Error{Op: op, Group: group, Err: fmt.Errorf("%w: fence %d moves back from %d", offsetstore.ErrInvalid, st.Fence, prev)}
 	}
 	var saved offsetstore.GroupState
-	return s.write(ctx, op, group, &prev, func(_ *groupCache, realPrev int64) error {
+	return s.write(ctx, op, group, &prev, func(g *groupCache, realPrev int64) error {
+		g.mu.RLock()
+		cur := g.state.Fence
+		g.mu.RUnlock()
+		if realPrev != cur {
+			// The Store is the group's only writer: its memory is the stored fence.
+			return fmt.Errorf("%w: fence is %d, not %d", offsetstore.ErrFenced, cur-s.origin(group, g.shard.epoch), prev)
+		}
 		saved = st.Clone()
 		saved.Fence = realPrev + (st.Fence - prev)
-		if saved.Fence < realPrev || fenceEpoch(saved.Fence) != fenceEpoch(realPrev) {
+		if saved.Fence < realPrev || fenceEpoch(saved.Fence) != g.shard.epoch {
 			return fmt.Errorf("%w: fence %d is too far from %d", offsetstore.ErrInvalid, st.Fence, prev)
 		}
 		return s.fencer.SaveGroupState(ctx, group, realPrev, saved)
