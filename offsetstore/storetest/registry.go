@@ -23,7 +23,7 @@ func checkRegistry(ctx context.Context, c *checker, h Harness) {
 	}
 	recs, err := reg.Records(ctx, "c")
 	if errors.Is(err, errors.ErrUnsupported) {
-		return
+		return // a store that wraps one without Registry
 	}
 	if c.ok(err, `Records("c") of a new store`) && len(recs) != 0 {
 		c.errorf(`Records("c") of a new store returned %d records; want none`, len(recs))
@@ -34,6 +34,9 @@ func checkRegistry(ctx context.Context, c *checker, h Harness) {
 
 	value := []byte("v1")
 	rev1, err := reg.PutRecord(ctx, "c", "a", "", value)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return // a backend that supports Registry only with a newer server
+	}
 	if !c.ok(err, `PutRecord("c", "a", prev "") of an absent record`) {
 		return
 	}
