@@ -265,7 +265,8 @@ func (n *Node) Members() []Member {
 }
 
 // Coordinator returns the live member that owns group's shard, as this node last saw the
-// shard records, and false when the shard has no live owner at the moment (it is moving).
+// shard records, and false when the shard has no live owner at the moment (it is moving, or
+// this node owned it and has learnt it lost it, or its own lease lapsed).
 // Every member that has seen the same records gives the same answer.
 func (n *Node) Coordinator(group string) (Member, bool) {
 	i := n.ShardOf(group)
@@ -279,6 +280,9 @@ func (n *Node) Coordinator(group string) (Member, bool) {
 	if !ok || m.Inc != sr.info.Inc {
 		return Member{}, false
 	}
+	if m.ID == n.id && (n.owned[i] == nil || !n.leaseValid(n.now())) {
+		return Member{}, false // this node lost the shard, or its lease lapsed, since it last looked
+	}
 	return Member{ID: m.ID, Addr: m.Addr}, true
 }
 
@@ -288,6 +292,21 @@ func (n *Node) Coordinator(group string) (Member, bool) {
 func (n *Node) Owns(group string) bool {
 	_, err := n.serving(n.ShardOf(group))
 	return err == nil
+}
+
+// Serves returns nil when this node serves group now: it owns the group's shard, its lease
+// holds, and the shard is loaded. Otherwise it returns an error matching
+// offsetstore.ErrNotOwner, or offsetstore.ErrLoading while the shard loads (a gateway
+// answers NOT_COORDINATOR and COORDINATOR_LOAD_IN_PROGRESS).
+func (n *Node) Serves(group string) error {
+	sh, err := n.serving(n.ShardOf(group))
+	if err != nil {
+		return err
+	}
+	if !sh.isLoaded() {
+		return fmt.Errorf("%w: shard %d", offsetstore.ErrLoading, sh.id)
+	}
+	return nil
 }
 
 // OwnedShards returns the shards this node serves, in increasing order.

@@ -33,6 +33,20 @@
 //	                     error (Kafka's offsets.commit.timeout.ms) (default 5s)
 //	-metrics-addr string loopback address of the Prometheus /metrics endpoint, such as
 //	                     127.0.0.1:9644 (default: no metrics)
+//	-advertise-addr string
+//	                     address clients reach this gateway at, for the other gateways of a
+//	                     cluster (default: -addr)
+//	-node-id int         broker id of this gateway in a cluster, 1-1000 (default: one
+//	                     allocated through the store, from 1001 up)
+//	-lease duration      how long the other gateways of a cluster wait for a silent gateway
+//	                     before they take its groups (default 10s)
+//
+// Gateways started with -store filer on the same filer and -filer-root form one cluster
+// (package ownership): each registers in the filer, they divide the groups between them, every
+// gateway lists all live gateways in Metadata and names the same coordinator for a group in
+// FindCoordinator, and a gateway answers NOT_COORDINATOR for the groups of another. When a
+// gateway stops (killed, paused, cut off), the others take its groups after -lease; writes
+// it still sends are refused by the filer. With -store mem the gateway is alone, node 0.
 //
 // Offsets expire as in Kafka (see package retention): the gateway's group coordinator tells the
 // retention sweeper which groups are Empty, Stable or rebalancing. Both stores support it.
@@ -60,6 +74,7 @@ import (
 
 	"github.com/offsetkit/offsetkit/examples/internal/metrics"
 	"github.com/offsetkit/offsetkit/examples/internal/server"
+	"github.com/offsetkit/offsetkit/ownership"
 	"github.com/offsetkit/offsetkit/retention"
 )
 
@@ -76,6 +91,9 @@ type config struct {
 	maxFrame                                        int
 	maxInFlight                                     int64
 	retention, retentionCheck, offsetsTimeout       time.Duration
+	advertiseAddr                                   string
+	nodeID                                          int
+	lease                                           time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -94,6 +112,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.retentionCheck, "offsets-retention-check-interval", retention.DefaultInterval, "time between retention sweeps")
 	fs.DurationVar(&c.offsetsTimeout, "offsets-timeout", server.DefaultOffsetsTimeout, "longest an offset request may wait on the store before a retriable error (Kafka's offsets.commit.timeout.ms)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "loopback address of the Prometheus /metrics endpoint, such as 127.0.0.1:9644 (default: no metrics)")
+	fs.StringVar(&c.advertiseAddr, "advertise-addr", "", "address clients reach this gateway at, for the other gateways of a cluster (default: the address -addr listens on)")
+	fs.IntVar(&c.nodeID, "node-id", 0, "broker id of this gateway in a cluster, 1-1000 (default: one allocated through the store)")
+	fs.DurationVar(&c.lease, "lease", ownership.DefaultLease, "how long the other gateways of a cluster wait for a silent gateway before they take its groups")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -103,6 +124,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		err = fmt.Errorf("unexpected arguments: %q", fs.Args())
 	case c.retention <= 0 || c.retentionCheck <= 0 || c.offsetsTimeout <= 0:
 		err = errors.New("-offsets-retention, -offsets-retention-check-interval and -offsets-timeout must be positive")
+	case c.nodeID < 0 || c.nodeID > ownership.MaxNodeID:
+		err = fmt.Errorf("-node-id %d: want 1 to %d, or 0 to allocate one", c.nodeID, ownership.MaxNodeID)
+	case c.lease <= 0:
+		err = errors.New("-lease must be positive")
 	case c.metricsAddr != "" && !isLoopback(c.metricsAddr):
 		err = fmt.Errorf("-metrics-addr %q: want a loopback address, such as 127.0.0.1:9644", c.metricsAddr)
 	}
@@ -143,6 +168,26 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 			log.Error("closing store", "err", err)
 		}
 	}()
+	// Listen before joining a cluster, so that the address the gateway advertises is the
+	// one it listens on, even with port 0.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		log.Error("listen", "err", err)
+		return 1
+	}
+	defer ln.Close()
+	served, node, err := joinCluster(ctx, cfg, store, ln.Addr().String(), log.With("component", "cluster"))
+	if err != nil {
+		log.Error("joining the gateway cluster", "err", err)
+		return 1
+	}
+	if node != nil {
+		defer func() {
+			if err := node.Close(); err != nil {
+				log.Error("leaving the gateway cluster", "err", err)
+			}
+		}()
+	}
 
 	var obs server.Observer
 	var metricsLn net.Listener
@@ -166,7 +211,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 
 	srv, err := server.New(server.Options{
-		Store:            store,
+		Store:            served,
+		Cluster:          node,
 		Topics:           topics,
 		Logger:           log,
 		MaxFrameBytes:    cfg.maxFrame,
@@ -181,23 +227,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("starting gateway", "err", err)
 		return 1
 	}
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		log.Error("listen", "err", err)
-		srv.Close()
-		return 1
-	}
 	log.Info("gateway starting", "store", cfg.store, "topics", cfg.topics)
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	serving := make(chan error, 1)
+	go func() { serving <- srv.Serve(ln) }()
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 		srv.Close()
-		<-served
+		<-serving
 		return 0
-	case err := <-served:
+	case err := <-serving:
 		log.Error("serve", "err", err)
 		srv.Close()
 		return 1

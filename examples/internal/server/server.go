@@ -28,6 +28,7 @@ import (
 
 	"github.com/offsetkit/offsetkit/groupcoord"
 	"github.com/offsetkit/offsetkit/offsetstore"
+	"github.com/offsetkit/offsetkit/ownership"
 	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/offsetkit/offsetkit/retention"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -88,6 +89,9 @@ type Options struct {
 	// Observer, if set, is told about every request, connection and expired offset, for
 	// metrics.
 	Observer Observer
+	// Cluster, if set, makes the gateway a member of a cluster of gateways sharing one store
+	// (see cluster.go); Store must then be Cluster.Store(). Nil: a single gateway, node 0.
+	Cluster *ownership.Node
 }
 
 // DefaultOffsetsTimeout is Kafka's default offsets.commit.timeout.ms.
@@ -105,6 +109,7 @@ type Server struct {
 	offsets  *protocol.Handler
 	sweeper  *retention.Sweeper // nil when the store cannot expire offsets
 	obs      Observer           // nil: nothing is observed
+	node     *ownership.Node    // nil: a single gateway
 	versions map[int16]kmsg.ApiVersionsResponseApiKey
 	apiKeys  []kmsg.ApiVersionsResponseApiKey
 
@@ -141,6 +146,7 @@ func New(opts Options) (*Server, error) {
 		idle:      opts.IdleTimeout,
 		topics:    cat,
 		obs:       opts.Observer,
+		node:      opts.Cluster,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[net.Conn]struct{}),
 	}
@@ -342,7 +348,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		s.obs.ConnectionsChanged(1)
 		defer s.obs.ConnectionsChanged(-1)
 	}
-	c := &conn{Conn: nc, host: hostOf(nc.RemoteAddr()), self: brokerOf(nc.LocalAddr())}
+	c := &conn{Conn: nc, host: hostOf(nc.RemoteAddr()), self: s.self(nc.LocalAddr())}
 	log := s.log.With("remote", nc.RemoteAddr().String())
 	log.Debug("connection opened")
 	// A buffered reader takes a request's size and body (and often the next request) in one
@@ -495,6 +501,9 @@ func (s *Server) served(key, version int16) bool {
 
 // handle dispatches one decoded request.
 func (s *Server) handle(ctx context.Context, c *conn, hdr protocol.RequestHeader, req kmsg.Request) (kmsg.Response, error) {
+	if resp := s.refuseGroup(ctx, req); resp != nil { // a group another cluster member coordinates
+		return resp, nil
+	}
 	switch r := req.(type) {
 	case *kmsg.ApiVersionsRequest:
 		resp := r.ResponseKind().(*kmsg.ApiVersionsResponse)
@@ -531,13 +540,13 @@ func (s *Server) handle(ctx context.Context, c *conn, hdr protocol.RequestHeader
 // UNKNOWN_TOPIC_OR_PARTITION or UNKNOWN_TOPIC_ID; topics are never auto-created.
 func (s *Server) metadata(c *conn, r *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = []kmsg.MetadataResponseBroker{*c.self}
+	resp.Brokers = s.brokers(c)
 	resp.ClusterID = kmsg.StringPtr(ClusterID)
-	resp.ControllerID = NodeID
+	resp.ControllerID = c.self.NodeID
 	all := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
 	if all {
 		for i := range s.topics.list {
-			resp.Topics = append(resp.Topics, topicMetadata(&s.topics.list[i]))
+			resp.Topics = append(resp.Topics, topicMetadata(&s.topics.list[i], c.self.NodeID))
 		}
 		return resp
 	}
@@ -549,7 +558,7 @@ func (s *Server) metadata(c *conn, r *kmsg.MetadataRequest) *kmsg.MetadataRespon
 			t = s.topics.byID[rt.TopicID]
 		}
 		if t != nil {
-			resp.Topics = append(resp.Topics, topicMetadata(t))
+			resp.Topics = append(resp.Topics, topicMetadata(t, c.self.NodeID))
 			continue
 		}
 		mt := kmsg.NewMetadataResponseTopic()
@@ -564,7 +573,7 @@ func (s *Server) metadata(c *conn, r *kmsg.MetadataRequest) *kmsg.MetadataRespon
 	return resp
 }
 
-func topicMetadata(t *Topic) kmsg.MetadataResponseTopic {
+func topicMetadata(t *Topic, leader int32) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = kmsg.StringPtr(t.Name)
 	mt.TopicID = t.ID
@@ -572,17 +581,17 @@ func topicMetadata(t *Topic) kmsg.MetadataResponseTopic {
 	for i := range mt.Partitions {
 		p := kmsg.NewMetadataResponseTopicPartition()
 		p.Partition = int32(i)
-		p.Leader = NodeID
+		p.Leader = leader
 		p.LeaderEpoch = 0
-		p.Replicas = []int32{NodeID}
-		p.ISR = []int32{NodeID}
+		p.Replicas = []int32{leader}
+		p.ISR = []int32{leader}
 		mt.Partitions[i] = p
 	}
 	return mt
 }
 
 // findCoordinator answers FindCoordinator v0-v6 (v4+ batched): this node coordinates every
-// group. Transaction coordinators are not served (COORDINATOR_NOT_AVAILABLE); other key
+// group, or in a cluster the member that owns the group's shard (cluster.go). Transaction coordinators are not served (COORDINATOR_NOT_AVAILABLE); other key
 // types are invalid.
 func (s *Server) findCoordinator(c *conn, r *kmsg.FindCoordinatorRequest) *kmsg.FindCoordinatorResponse {
 	resp := r.ResponseKind().(*kmsg.FindCoordinatorResponse)
@@ -594,20 +603,24 @@ func (s *Server) findCoordinator(c *conn, r *kmsg.FindCoordinatorRequest) *kmsg.
 	default:
 		code = kerr.InvalidRequest.Code
 	}
-	nodeID, host, port := int32(NodeID), c.self.Host, c.self.Port
-	if code != 0 {
-		nodeID, host, port = -1, "", -1
+	find := func(key string) (kmsg.MetadataResponseBroker, int16) {
+		if code != 0 {
+			return kmsg.MetadataResponseBroker{NodeID: -1, Port: -1}, code
+		}
+		return s.coordinatorOf(c, key)
 	}
 	if r.Version < 4 {
+		b, code := find(r.CoordinatorKey)
 		resp.ErrorCode = code
-		resp.NodeID, resp.Host, resp.Port = nodeID, host, port
+		resp.NodeID, resp.Host, resp.Port = b.NodeID, b.Host, b.Port
 		return resp
 	}
 	for _, key := range r.CoordinatorKeys {
+		b, code := find(key)
 		rc := kmsg.NewFindCoordinatorResponseCoordinator()
 		rc.Key = key
 		rc.ErrorCode = code
-		rc.NodeID, rc.Host, rc.Port = nodeID, host, port
+		rc.NodeID, rc.Host, rc.Port = b.NodeID, b.Host, b.Port
 		resp.Coordinators = append(resp.Coordinators, rc)
 	}
 	return resp

@@ -1,0 +1,216 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+
+	"github.com/offsetkit/offsetkit/offsetstore"
+	"github.com/offsetkit/offsetkit/ownership"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// This file makes the gateway one member of a cluster of gateways sharing a store, when
+// Options.Cluster is set: Metadata lists every live member as a broker, FindCoordinator
+// names the member that owns the group's shard (the same answer from every member), and
+// group requests for a group this member does not own get NOT_COORDINATOR (or
+// COORDINATOR_LOAD_IN_PROGRESS while its shard loads). Offset requests get the same codes
+// from the Store of the node (ownership.Store), which the caller passes as Options.Store.
+
+// selfID returns this gateway's broker id.
+func (s *Server) selfID() int32 {
+	if s.node == nil {
+		return NodeID
+	}
+	return s.node.ID()
+}
+
+// self returns the broker entry of this gateway for a connection: its advertised address in
+// a cluster, the connection's local address otherwise.
+func (s *Server) self(local net.Addr) *kmsg.MetadataResponseBroker {
+	if s.node != nil {
+		if b, ok := brokerAt(s.node.ID(), s.node.Addr()); ok {
+			return &b
+		}
+	}
+	b := brokerOf(local)
+	b.NodeID = s.selfID()
+	return b
+}
+
+// brokerAt returns the broker entry of a member advertised at addr (host:port).
+func brokerAt(id int32, addr string) (kmsg.MetadataResponseBroker, bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return kmsg.MetadataResponseBroker{}, false
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return kmsg.MetadataResponseBroker{}, false
+	}
+	b := kmsg.NewMetadataResponseBroker()
+	b.NodeID, b.Host, b.Port = id, host, int32(p)
+	return b, true
+}
+
+// brokers returns the brokers Metadata reports: every live member of the cluster (this
+// gateway always among them), or this gateway alone.
+func (s *Server) brokers(c *conn) []kmsg.MetadataResponseBroker {
+	out := []kmsg.MetadataResponseBroker{*c.self}
+	if s.node == nil {
+		return out
+	}
+	for _, m := range s.node.Members() {
+		if m.ID == s.node.ID() {
+			continue
+		}
+		if b, ok := brokerAt(m.ID, m.Addr); ok {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// coordinatorOf returns the broker that coordinates group, or the error code to answer
+// FindCoordinator with when no member owns the group's shard at the moment.
+func (s *Server) coordinatorOf(c *conn, group string) (kmsg.MetadataResponseBroker, int16) {
+	if s.node == nil {
+		return *c.self, 0
+	}
+	m, ok := s.node.Coordinator(group)
+	if !ok {
+		return kmsg.MetadataResponseBroker{NodeID: -1, Port: -1}, kerr.CoordinatorNotAvailable.Code
+	}
+	if m.ID == s.node.ID() {
+		return *c.self, 0
+	}
+	b, ok := brokerAt(m.ID, m.Addr)
+	if !ok {
+		return kmsg.MetadataResponseBroker{NodeID: -1, Port: -1}, kerr.CoordinatorNotAvailable.Code
+	}
+	return b, 0
+}
+
+// groupCode returns the code a group request gets at this gateway: 0 when it coordinates
+// group, NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS otherwise.
+func (s *Server) groupCode(group string) int16 {
+	if s.node == nil {
+		return 0
+	}
+	err := s.node.Serves(group)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, offsetstore.ErrLoading):
+		return kerr.CoordinatorLoadInProgress.Code
+	}
+	return kerr.NotCoordinator.Code
+}
+
+// refuseGroup answers a classic group request for a group this gateway does not coordinate,
+// or returns nil to let the coordinator answer. DescribeGroups and DeleteGroups, which name
+// several groups, are split: the groups this gateway coordinates go to the coordinator.
+func (s *Server) refuseGroup(ctx context.Context, req kmsg.Request) kmsg.Response {
+	if s.node == nil {
+		return nil
+	}
+	switch r := req.(type) {
+	case *kmsg.JoinGroupRequest:
+		if code := s.groupCode(r.Group); code != 0 {
+			resp := r.ResponseKind().(*kmsg.JoinGroupResponse)
+			resp.ErrorCode, resp.Generation, resp.MemberID = code, -1, r.MemberID
+			return resp
+		}
+	case *kmsg.SyncGroupRequest:
+		if code := s.groupCode(r.Group); code != 0 {
+			resp := r.ResponseKind().(*kmsg.SyncGroupResponse)
+			resp.ErrorCode = code
+			return resp
+		}
+	case *kmsg.HeartbeatRequest:
+		if code := s.groupCode(r.Group); code != 0 {
+			resp := r.ResponseKind().(*kmsg.HeartbeatResponse)
+			resp.ErrorCode = code
+			return resp
+		}
+	case *kmsg.LeaveGroupRequest:
+		if code := s.groupCode(r.Group); code != 0 {
+			resp := r.ResponseKind().(*kmsg.LeaveGroupResponse)
+			resp.ErrorCode = code
+			return resp
+		}
+	case *kmsg.DescribeGroupsRequest:
+		return s.describeGroups(ctx, r)
+	case *kmsg.DeleteGroupsRequest:
+		return s.deleteGroups(ctx, r)
+	}
+	return nil
+}
+
+// describeGroups answers DescribeGroups in a cluster: the coordinator describes the groups
+// this gateway owns; the others get NOT_COORDINATOR (or COORDINATOR_LOAD_IN_PROGRESS).
+func (s *Server) describeGroups(ctx context.Context, r *kmsg.DescribeGroupsRequest) kmsg.Response {
+	codes := make([]int16, len(r.Groups))
+	sub := *r
+	sub.Groups = nil
+	for i, g := range r.Groups {
+		if codes[i] = s.groupCode(g); codes[i] == 0 {
+			sub.Groups = append(sub.Groups, g)
+		}
+	}
+	if len(sub.Groups) == len(r.Groups) {
+		return nil
+	}
+	owned := s.groups.DescribeGroups(ctx, &sub)
+	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	resp.ThrottleMillis = owned.ThrottleMillis
+	next := 0
+	for i, g := range r.Groups {
+		if codes[i] == 0 && next < len(owned.Groups) {
+			resp.Groups = append(resp.Groups, owned.Groups[next])
+			next++
+			continue
+		}
+		rg := kmsg.NewDescribeGroupsResponseGroup()
+		rg.Group, rg.ErrorCode = g, codes[i]
+		resp.Groups = append(resp.Groups, rg)
+	}
+	return resp
+}
+
+// deleteGroups answers DeleteGroups in a cluster, as describeGroups does DescribeGroups.
+func (s *Server) deleteGroups(ctx context.Context, r *kmsg.DeleteGroupsRequest) kmsg.Response {
+	codes := make([]int16, len(r.Groups))
+	sub := *r
+	sub.Groups = nil
+	for i, g := range r.Groups {
+		if codes[i] = s.groupCode(g); codes[i] == 0 {
+			sub.Groups = append(sub.Groups, g)
+		}
+	}
+	if len(sub.Groups) == len(r.Groups) {
+		return nil
+	}
+	owned := s.groups.DeleteGroups(ctx, &sub)
+	resp := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	resp.ThrottleMillis = owned.ThrottleMillis
+	byGroup := make(map[string]kmsg.DeleteGroupsResponseGroup, len(owned.Groups))
+	for _, rg := range owned.Groups {
+		byGroup[rg.Group] = rg
+	}
+	for i, g := range r.Groups {
+		if rg, ok := byGroup[g]; ok && codes[i] == 0 {
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
+		rg := kmsg.NewDeleteGroupsResponseGroup()
+		rg.Group, rg.ErrorCode = g, codes[i]
+		resp.Groups = append(resp.Groups, rg)
+	}
+	return resp
+}
+
+// ClusterNode is the ownership node of a gateway that is a cluster member, nil otherwise.
+func (s *Server) ClusterNode() *ownership.Node { return s.node }
