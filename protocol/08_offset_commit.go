@@ -150,7 +150,8 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 			greq.InstanceID = req.InstanceID
 		}
 	}
-	if code := h.commitGroupCode(ctx, greq, c); code != 0 {
+	res, code := h.commitGroupCode(ctx, greq, c)
+	if code != 0 {
 		setCommitCodes0(resp, code)
 		return resp, nil
 	}
@@ -191,14 +192,41 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 		}
 	}
 
-	// 7. One write for the whole batch.
-	if len(batch.tps) > 0 {
-		if err := h.commitBatch(ctx, req.Group, batch); err != nil {
-			setCommitCodes0(resp, h.storeErrorCode(ctx, c, keyOffsetCommit, req.Group, err))
-		}
+	// 7. One write for the whole batch, under the group's fence when the coordinator gave one.
+	if len(batch.tps) == 0 {
+		release(res)
+		h.putCommitBatch(batch)
+		return resp, nil
+	}
+	code, err := h.guarded(res, fencedWrite{
+		write: func(fenced bool, fence int64) error { return h.commitBatch(ctx, req.Group, batch, fenced, fence) },
+		again: func() (GroupResult, int16) { return h.commitGroupCode(ctx, greq, c) },
+	})
+	switch {
+	case err != nil:
+		setCommitCodes0(resp, h.storeErrorCode(ctx, c, keyOffsetCommit, req.Group, err))
+	case code != 0:
+		// Asked again after the group changed under the write, the coordinator refused the
+		// request: every forwarded partition gets its code, as if the request had arrived
+		// after the change (group checks come before the metadata size check).
+		setForwardedCommitCodes(resp, code)
 	}
 	h.putCommitBatch(batch)
 	return resp, nil
+}
+
+// setForwardedCommitCodes sets code on every partition of resp that the request layer
+// forwarded to the group: those with no error yet or with OFFSET_METADATA_TOO_LARGE, which
+// only the step after the group checks gives.
+func setForwardedCommitCodes(resp *kmsg.OffsetCommitResponse, code int16) {
+	for i := range resp.Topics {
+		ps := resp.Topics[i].Partitions
+		for j := range ps {
+			if ps[j].ErrorCode == 0 || ps[j].ErrorCode == kerr.OffsetMetadataTooLarge.Code {
+				ps[j].ErrorCode = code
+			}
+		}
+	}
 }
 
 // commitBatch is the partitions and offsets of one commit, in request order (a partition named
@@ -232,9 +260,10 @@ func (h *Handler) putCommitBatch(b *commitBatch) {
 	h.batches.Put(b)
 }
 
-// commitBatch stores b in one write: CommitSlice when the store has it, else Commit of a map.
-func (h *Handler) commitBatch(ctx context.Context, group string, b *commitBatch) error {
-	if h.slicer != nil {
+// commitBatch stores b in one write: CommitFenced when fenced, else CommitSlice when the store
+// has it, else Commit of a map.
+func (h *Handler) commitBatch(ctx context.Context, group string, b *commitBatch, fenced bool, fence int64) error {
+	if h.slicer != nil && !fenced {
 		err := h.slicer.CommitSlice(ctx, group, b.tps, b.offs)
 		if !errors.Is(err, errors.ErrUnsupported) {
 			return err
@@ -243,8 +272,12 @@ func (h *Handler) commitBatch(ctx context.Context, group string, b *commitBatch)
 	if b.m == nil {
 		b.m = make(map[offsetstore.TopicPartition]offsetstore.Offset, len(b.tps))
 	}
+	clear(b.m)
 	for i, tp := range b.tps {
 		b.m[tp] = b.offs[i]
+	}
+	if fenced {
+		return h.fencer.CommitFenced(ctx, group, fence, b.m)
 	}
 	return h.store.Commit(ctx, group, b.m)
 }

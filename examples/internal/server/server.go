@@ -168,6 +168,15 @@ func New(opts Options) (*Server, error) {
 		gopts.Now = opts.Now
 	}
 	s.groups = groupcoord.New(gopts)
+	// Durable group state (a store with fences): groups that were Empty keep the time they
+	// became Empty across a restart, so retention expires their offsets as Kafka would.
+	loadCtx, cancelLoad := context.WithTimeout(context.Background(), offsetsTimeout(opts.OffsetsTimeout)+10*time.Second)
+	err = s.groups.Load(loadCtx)
+	cancelLoad()
+	if err != nil {
+		_ = s.groups.Close()
+		return nil, fmt.Errorf("server: loading group state: %w", err)
+	}
 	s.offsets = protocol.New(opts.Store, protocol.Options{
 		Groups:   s.groups,
 		Topics:   cat,
