@@ -291,6 +291,10 @@ func (c *Coordinator) validateCommit(g *group, req protocol.GroupRequest) error 
 			m.heartbeatDue = c.now().Add(m.sessionTimeout)
 		}
 		return nil
+	case req.Op == protocol.OpTxnOffsetCommit:
+		// Rule 4 is not applied to transactional commits (ClassicGroup.validateOffsetCommit
+		// with isTransactional): a producer commits for a group without being a member.
+		return nil
 	default: // rule 4: gen < 0, member "", no instance, on a group that is not Empty
 		return kerr.UnknownMemberID
 	}

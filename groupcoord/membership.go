@@ -459,6 +459,11 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 		now := c.now()
 		g.stateSince = now
 		c.changed(g)
+		type delivery struct {
+			ch chan *kmsg.SyncGroupResponse
+			r  *kmsg.SyncGroupResponse
+		}
+		var out []delivery
 		for _, o := range g.members {
 			o.assignment = append([]byte(nil), assigned[o.id]...)
 			o.heartbeatDue = now.Add(o.sessionTimeout)
@@ -467,11 +472,20 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 				r.ProtocolType = strPtr(g.protocolType)
 				r.Protocol = strPtr(g.protocol)
 				r.MemberAssignment = o.assignment
-				o.syncWaiter <- r
+				out = append(out, delivery{o.syncWaiter, r})
 				o.syncWaiter = nil
 			}
 		}
 		c.log.Debug("group stable", "group", g.id, "generation", g.generation)
+		// As Kafka answers SyncGroup once the group's metadata record is written, the
+		// members learn their assignment once the new state is saved and the fence moved
+		// past every write accepted before: their first fetch sees no older write land.
+		if _, err := c.readyLocked(ctx, g.id); err != nil {
+			c.log.Warn("group stable, its state not saved", "group", g.id, "err", err)
+		}
+		for _, d := range out {
+			d.ch <- d.r
+		}
 	}
 	c.mu.Unlock()
 

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -283,20 +284,71 @@ func (h *Handler) commitBatch(ctx context.Context, group string, b *commitBatch,
 }
 
 // metadataTooLarge reports whether md is longer than the limit in UTF-16 code units, as Java's
-// String.length counts. Every UTF-8 sequence is at least as many bytes as it is UTF-16 units
-// (an invalid byte decodes as one U+FFFD), so a string within the limit in bytes is within it.
+// String.length counts the string Kafka decodes from the request's bytes. Every UTF-8 sequence
+// is at least as many bytes as it is UTF-16 units, so a string within the limit in bytes is
+// within it.
 func (h *Handler) metadataTooLarge(md string) bool {
 	if h.maxMeta < 0 || len(md) <= h.maxMeta {
 		return false
 	}
+	return javaLength(md) > h.maxMeta
+}
+
+// javaLength is the length in UTF-16 code units of the string Java decodes from the UTF-8
+// bytes of s: two units for a supplementary character, one for any other, and one U+FFFD for
+// each maximal subpart of an ill-formed sequence (the Unicode standard's recommended
+// replacement, which Java's decoder follows), so a truncated three-byte sequence counts once.
+func javaLength(s string) int {
 	units := 0
-	for _, r := range md {
-		units++
-		if r > 0xFFFF {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r != utf8.RuneError || size > 1 {
 			units++
+			if r > 0xFFFF {
+				units++
+			}
+			i += size
+			continue
+		}
+		units++ // one replacement character for the maximal subpart at i
+		i += maximalSubpart(s[i:])
+	}
+	return units
+}
+
+// maximalSubpart is the length of the longest prefix of s (which does not start with a
+// well-formed UTF-8 sequence) that is a prefix of some well-formed sequence, at least 1.
+func maximalSubpart(s string) int {
+	lo, hi, n := byte(0x80), byte(0xBF), 0 // range of the second byte, continuation bytes
+	switch b := s[0]; {
+	case b >= 0xC2 && b <= 0xDF:
+		n = 2
+	case b == 0xE0:
+		lo, n = 0xA0, 3
+	case b == 0xED:
+		hi, n = 0x9F, 3
+	case b >= 0xE1 && b <= 0xEF:
+		n = 3
+	case b == 0xF0:
+		lo, n = 0x90, 4
+	case b == 0xF4:
+		hi, n = 0x8F, 4
+	case b >= 0xF1 && b <= 0xF3:
+		n = 4
+	default:
+		return 1
+	}
+	i := 1
+	for ; i < n && i < len(s); i++ {
+		c := s[i]
+		if i > 1 {
+			lo, hi = 0x80, 0xBF
+		}
+		if c < lo || c > hi {
+			break
 		}
 	}
-	return units > h.maxMeta
+	return i
 }
 
 // addMillis adds b to a, saturating instead of overflowing.
