@@ -114,14 +114,16 @@ type Store interface {
 	Close() error
 }
 
-// Errors a Store returns, matched with errors.Is.
+// Errors a Store returns, matched with errors.Is. Their messages carry no package prefix: a
+// Store returns them wrapped in an [*Error], whose message starts with "offsetstore: " and names
+// the method and group, as [io/fs.PathError] does for the errors of package fs.
 var (
 	// ErrClosed is returned by every method of a closed Store.
-	ErrClosed = errors.New("offsetstore: store is closed")
+	ErrClosed = errors.New("store is closed")
 	// ErrGroupNotFound is returned by DeleteGroup for a group with nothing stored.
-	ErrGroupNotFound = errors.New("offsetstore: group not found")
+	ErrGroupNotFound = errors.New("group not found")
 	// ErrInvalid is returned for a key no store can hold, such as a negative partition.
-	ErrInvalid = errors.New("offsetstore: invalid argument")
+	ErrInvalid = errors.New("invalid argument")
 )
 
 // Error records a failed Store operation: which method, which group, and why.

@@ -15,7 +15,6 @@ package protocol
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"time"
 
@@ -58,7 +57,7 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 // offsetCommit is OffsetCommit building its response in m (a fresh one when m is nil).
 func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest, c *call, m *commitMem) (*kmsg.OffsetCommitResponse, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: nil OffsetCommit request", ErrMalformed)
+		return nil, errNilRequest
 	}
 	if h.timeout > 0 {
 		var cancel context.CancelFunc

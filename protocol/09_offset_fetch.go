@@ -14,7 +14,6 @@ package protocol
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -59,7 +58,7 @@ func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest)
 // offsetFetch is OffsetFetch building its response in m (a fresh one when m is nil).
 func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest, c *call, m *fetchMem) (*kmsg.OffsetFetchResponse, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: nil OffsetFetch request", ErrMalformed)
+		return nil, errNilRequest
 	}
 	if h.timeout > 0 {
 		var cancel context.CancelFunc

@@ -4,7 +4,6 @@ package protocol
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -39,7 +38,7 @@ func (h *Handler) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 
 func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest, c *call) (*kmsg.OffsetDeleteResponse, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: nil OffsetDelete request", ErrMalformed)
+		return nil, errNilRequest
 	}
 	if h.timeout > 0 {
 		var cancel context.CancelFunc

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -11,11 +12,26 @@ import (
 // for a version it has not enabled. Every Kafka-level failure is an error code inside a response.
 var (
 	// ErrUnsupported is returned for an API key or version the Handler does not serve (or, from
-	// ReadRequestHeader and ReadRequest, one kmsg cannot decode).
-	ErrUnsupported = errors.New("protocol: unsupported API key or version")
-	// ErrMalformed is returned for bytes that do not decode as what their header says.
+	// ReadRequestHeader and ReadRequest, one kmsg cannot decode). It matches
+	// [errors.ErrUnsupported] too, as the unsupported errors of the other offsetkit packages
+	// do.
+	ErrUnsupported error = unsupportedError{}
+	// ErrMalformed is returned for bytes that do not decode as what their header says, and
+	// for a nil request passed to any Handler method.
 	ErrMalformed = errors.New("protocol: malformed request")
 )
+
+// errNilRequest is the one error every Handler method returns for a nil request.
+var errNilRequest = fmt.Errorf("%w: nil request", ErrMalformed)
+
+// unsupportedError is the type of ErrUnsupported: its own message, and a match for
+// errors.ErrUnsupported.
+type unsupportedError struct{}
+
+func (unsupportedError) Error() string { return "protocol: unsupported API key or version" }
+
+// Is reports whether target is errors.ErrUnsupported.
+func (unsupportedError) Is(target error) bool { return target == errors.ErrUnsupported }
 
 // StoreErrorCode maps a store failure on a write (OffsetCommit, OffsetDelete) to the Kafka
 // error code a client sees. The result is always a retriable coordinator error, never NONE and

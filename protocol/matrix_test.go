@@ -180,7 +180,6 @@ func TestUnsupported(t *testing.T) {
 		"Handle commit v10":           func() error { _, err := plain.Handle(ctx, v10); return err },
 		"Handle Metadata":             func() error { _, err := plain.Handle(ctx, kmsg.NewPtrMetadataRequest()); return err },
 		"Handle TxnOffsetCommit":      func() error { _, err := plain.Handle(ctx, kmsg.NewPtrTxnOffsetCommitRequest()); return err },
-		"Handle nil":                  func() error { _, err := plain.Handle(ctx, nil); return err },
 		"HandleBody commit v10":       func() error { _, err := plain.HandleBody(ctx, 8, 10, v10.AppendTo(nil)); return err },
 		"HandleBody commit v11":       func() error { _, err := withIDs.HandleBody(ctx, 8, 11, nil); return err },
 		"HandleBody key 3":            func() error { _, err := withIDs.HandleBody(ctx, 3, 0, nil); return err },
@@ -193,8 +192,15 @@ func TestUnsupported(t *testing.T) {
 	if _, err := plain.HandleBody(ctx, 9, 3, []byte{0, 5, 'a'}); !errors.Is(err, protocol.ErrMalformed) {
 		t.Errorf("truncated body: err = %v, want ErrMalformed", err)
 	}
-	if _, err := plain.OffsetCommit(ctx, nil); err == nil {
-		t.Error("nil request: no error")
+	for name, call := range map[string]func() error{
+		"Handle":       func() error { _, err := plain.Handle(ctx, nil); return err },
+		"OffsetCommit": func() error { _, err := plain.OffsetCommit(ctx, nil); return err },
+		"OffsetFetch":  func() error { _, err := plain.OffsetFetch(ctx, nil); return err },
+		"OffsetDelete": func() error { _, err := plain.OffsetDelete(ctx, nil); return err },
+	} {
+		if err := call(); !errors.Is(err, protocol.ErrMalformed) {
+			t.Errorf("%s(nil): err = %v, want ErrMalformed", name, err)
+		}
 	}
 }
 

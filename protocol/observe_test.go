@@ -265,10 +265,10 @@ func TestObserverEntryPointErrors(t *testing.T) {
 		one(t, 18, 3, protocol.ErrUnsupported)
 	})
 	t.Run("Handle nil", func(t *testing.T) {
-		if _, err := h.Handle(ctx, nil); !errors.Is(err, protocol.ErrUnsupported) {
+		if _, err := h.Handle(ctx, nil); !errors.Is(err, protocol.ErrMalformed) {
 			t.Fatalf("err %v", err)
 		}
-		one(t, -1, -1, protocol.ErrUnsupported)
+		one(t, -1, -1, protocol.ErrMalformed)
 	})
 	t.Run("typed nil", func(t *testing.T) {
 		_, err1 := h.OffsetCommit(ctx, nil)

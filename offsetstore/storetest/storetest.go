@@ -64,9 +64,9 @@ type Harness interface {
 	Close()
 }
 
-// NewHarness makes a new Harness with an empty namespace. It may use t for t.TempDir,
+// HarnessMaker makes a new Harness with an empty namespace. It may use t for t.TempDir,
 // t.Cleanup and logging.
-type NewHarness func(ctx context.Context, t *testing.T) (Harness, error)
+type HarnessMaker func(ctx context.Context, t *testing.T) (Harness, error)
 
 // Rule names one rule of the store contract that the suite checks.
 type Rule struct {
@@ -96,14 +96,14 @@ func (v *Violation) Error() string {
 }
 
 // Run runs every rule as a subtest of t named after the rule, each on a harness of its own
-// made by newHarness and closed when the subtest ends. Every violation is reported with
+// made by makeHarness and closed when the subtest ends. Every violation is reported with
 // t.Error.
-func Run(t *testing.T, newHarness NewHarness) {
+func Run(t *testing.T, makeHarness HarnessMaker) {
 	t.Helper()
 	for _, r := range rules {
 		t.Run(r.name, func(t *testing.T) {
 			ctx := t.Context()
-			h, err := newHarness(ctx, t)
+			h, err := makeHarness(ctx, t)
 			if err != nil {
 				t.Fatalf("storetest: making a harness: %v", err)
 			}
@@ -126,9 +126,10 @@ func TestStore(ctx context.Context, open func(ctx context.Context) (offsetstore.
 }
 
 // TestHarness is TestStore for a harness: it runs the rules named in only (every rule when
-// only is empty), each on a new harness from newHarness, and returns every violation joined
-// with errors.Join, or nil. A name that is not a rule is reported as an error.
-func TestHarness(ctx context.Context, newHarness func(ctx context.Context) (Harness, error), only ...string) error {
+// only is empty), each on a new harness from makeHarness, and returns every violation joined
+// with errors.Join, or nil. A name that is not a rule is reported as an error. makeHarness is
+// a [HarnessMaker] without the *testing.T, as TestHarness runs outside a test too.
+func TestHarness(ctx context.Context, makeHarness func(ctx context.Context) (Harness, error), only ...string) error {
 	var errs []error
 	for _, name := range only {
 		if !slices.ContainsFunc(rules, func(r rule) bool { return r.name == name }) {
@@ -139,7 +140,7 @@ func TestHarness(ctx context.Context, newHarness func(ctx context.Context) (Harn
 		if len(only) > 0 && !slices.Contains(only, r.name) {
 			continue
 		}
-		h, err := newHarness(ctx)
+		h, err := makeHarness(ctx)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("storetest: %s: making a harness: %w", r.name, err))
 			continue
