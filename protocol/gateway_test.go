@@ -64,6 +64,39 @@ func TestReadFrameSizeThenBody(t *testing.T) {
 	assert.ErrorIs(t, err, protocol.ErrMalformed, "negative size")
 }
 
+// peekReader hands out its data in reads no larger than asked, and records the largest
+// buffer it was asked to fill.
+type peekReader struct {
+	data    []byte
+	largest int
+}
+
+func (r *peekReader) Read(p []byte) (int, error) {
+	r.largest = max(r.largest, len(p))
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// TestReadFrameBodyGrowsWithData: a declared size allocates nothing large by itself; the
+// buffer follows the bytes that actually arrive.
+func TestReadFrameBodyGrowsWithData(t *testing.T) {
+	r := &peekReader{data: make([]byte, 100)}
+	_, err := protocol.ReadFrameBody(r, nil, 15<<20)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	assert.LessOrEqual(t, r.largest, 64<<10, "a 15 MiB size with 100 bytes sent")
+
+	data := bytes.Repeat([]byte{7}, 200_000)
+	r = &peekReader{data: data}
+	got, err := protocol.ReadFrameBody(r, nil, len(data))
+	require.NoError(t, err)
+	assert.Equal(t, data, got)
+	assert.LessOrEqual(t, r.largest, 128<<10, "growth at most doubles what arrived")
+}
+
 // apiVersionsFrame is a request frame of ApiVersions at version v with header v2 (as every
 // client sends v3+) and, if body is set, an empty v3 body.
 func apiVersionsFrame(v int16, corr int32, body bool) []byte {
