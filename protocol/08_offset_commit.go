@@ -1,6 +1,6 @@
 package protocol
 
-// OffsetCommit: v0-v10 (kafka-offsets.md sections 1.3 and 3)
+// OffsetCommit: v0-v10 (OffsetCommitRequest.json; docs/kafka-semantics.md, sections 1 and 3)
 //
 // * v1: Generation, MemberID; per-partition commit Timestamp (v1 only)
 // * v2: RetentionTimeMillis (v2-v4); Timestamp removed
@@ -25,7 +25,8 @@ import (
 )
 
 // OffsetCommit answers an OffsetCommit request (v0-v9, and v10 with Options.TopicIDs) the way
-// Kafka does (kafka-offsets.md section 3.1), checking in this order:
+// Kafka does (KafkaApis.handleOffsetCommitRequest, then the group coordinator's
+// OffsetMetadataManager.commitOffset), checking in this order:
 //
 //  1. group READ ACL: on refusal every partition gets GROUP_AUTHORIZATION_FAILED;
 //  2. v10: topic ids that do not resolve get UNKNOWN_TOPIC_ID;

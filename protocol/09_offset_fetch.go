@@ -1,6 +1,6 @@
 package protocol
 
-// OffsetFetch: v0-v10 (kafka-offsets.md sections 1.4 and 4)
+// OffsetFetch: v0-v10 (OffsetFetchRequest.json; docs/kafka-semantics.md, sections 1 and 4)
 //
 // * v2: null Topics means every committed offset of the group; top-level ErrorCode
 // * v3: ThrottleMillis in the response
@@ -23,7 +23,8 @@ import (
 )
 
 // OffsetFetch answers an OffsetFetch request (v0-v9, and v10 with Options.TopicIDs) the way
-// Kafka does (kafka-offsets.md section 4). Each group (one for v0-v7, any number for v8+) is
+// Kafka does (KafkaApis.handleOffsetFetchRequest, then OffsetMetadataManager.fetchOffsets and
+// fetchAllOffsets). Each group (one for v0-v7, any number for v8+) is
 // handled on its own:
 //
 //  1. group DESCRIBE ACL: on refusal the group gets GROUP_AUTHORIZATION_FAILED;

@@ -106,8 +106,9 @@ var (
 	missingFetch = fetched{Offset: -1, Epoch: -1, Metadata: ""}
 )
 
-// TestConformance runs the conformance cases of kafka-offsets.md section 10 that apply to a
-// Handler without TxnOffsetCommit (1-15 and 17-21), each named after its number and rule.
+// TestConformance runs numbered behaviour cases of Kafka's offset APIs (the rules of
+// docs/kafka-semantics.md) that apply to a Handler without TxnOffsetCommit, each named after
+// its number and rule; number 16, a transactional case, is left out.
 func TestConformance(t *testing.T) {
 	cases := []struct {
 		name string

@@ -38,7 +38,7 @@ func (unsupportedError) Is(target error) bool { return target == errors.ErrUnsup
 // never UNKNOWN_SERVER_ERROR (which kerr and most clients treat as fatal):
 //
 //   - An error wrapping a *kerr.Error (a store may speak Kafka codes) is remapped the way
-//     Kafka's coordinator remaps a failed offsets-log write (kafka-offsets.md section 2.2):
+//     Kafka's coordinator remaps a failed offsets-log write (CoordinatorOperationExceptionHelper):
 //     REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS and UNKNOWN_TOPIC_OR_PARTITION become
 //     COORDINATOR_NOT_AVAILABLE; NOT_LEADER_OR_FOLLOWER and KAFKA_STORAGE_ERROR become
 //     NOT_COORDINATOR; NETWORK_EXCEPTION becomes COORDINATOR_LOAD_IN_PROGRESS; the three
@@ -68,7 +68,7 @@ func StoreErrorCode(err error) int16 {
 // FetchErrorCode maps a store failure on OffsetFetch to the group (or, for v0-v1, partition)
 // error a client sees. It is StoreErrorCode with COORDINATOR_NOT_AVAILABLE replaced by
 // NOT_COORDINATOR: Kafka does the same on its fetch path that reads the offsets log
-// (kafka-offsets.md section 4.1), because Java clients older than 3.9 fail an OffsetFetch on
+// (GroupCoordinatorService.fetchOffsets with RequireStable), because Java clients older than 3.9 fail an OffsetFetch on
 // COORDINATOR_NOT_AVAILABLE but retry NOT_COORDINATOR after rediscovering the coordinator.
 func FetchErrorCode(err error) int16 {
 	if c := StoreErrorCode(err); c != kerr.CoordinatorNotAvailable.Code {
