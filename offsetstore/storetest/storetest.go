@@ -2,8 +2,8 @@
 // testing/fstest and go-cloud's drivertest. Each rule of the contract in package offsetstore is
 // a named check; a store passes when none of them finds a violation.
 //
-// A backend's test hands the suite a way to make a [Harness], a fresh namespace that opens
-// stores:
+// A backend's test hands the suite a [HarnessMaker], which makes a [Harness]: a fresh
+// namespace (a directory, a key prefix, a schema) that opens stores:
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(ctx context.Context, t *testing.T) (storetest.Harness, error) {
@@ -11,6 +11,9 @@
 //			return myHarness{dir: dir}, nil // Open opens a store on dir
 //		})
 //	}
+//
+// The package's Example (backend) is the skeleton of a new backend's harness. Each rule gets
+// a namespace of its own, and a store's ListGroups must list only its own namespace.
 //
 // Run runs every rule as a subtest named after it, each on a new harness so that rules never
 // see each other's data. A store that needs no harness, such as an in-memory one, can use
