@@ -119,7 +119,6 @@ type Store struct {
 	closeCtx  context.Context
 	closeNow  context.CancelFunc
 	closeOnce sync.Once
-	closeErr  error
 
 	// noX is set when the filer answered Unimplemented, so later calls use the fallback at
 	// once.
@@ -135,14 +134,14 @@ var _ offsetstore.Store = (*Store)(nil)
 // New returns a Store that uses client, which the caller keeps and closes.
 func New(client filer_pb.SeaweedFilerClient, opts Options) (*Store, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: filerstore: nil client", offsetstore.ErrInvalid)
+		return nil, fmt.Errorf("filerstore: nil client: %w", offsetstore.ErrInvalid)
 	}
 	root := opts.Root
 	if root == "" {
 		root = DefaultRoot
 	}
 	if root[0] != '/' || path.Clean(root) != root {
-		return nil, fmt.Errorf("%w: filerstore: root %q is not a clean absolute path", offsetstore.ErrInvalid, root)
+		return nil, fmt.Errorf("filerstore: root %q is not a clean absolute path: %w", root, offsetstore.ErrInvalid)
 	}
 	par := opts.Parallelism
 	if par <= 0 {
@@ -195,15 +194,19 @@ func Dial(ctx context.Context, addr string, opts Options) (*Store, error) {
 func (s *Store) Root() string { return s.root }
 
 // Close stops every call in flight and, for a Store made by Dial, closes the connection. It
-// is idempotent; every method returns an error matching offsetstore.ErrClosed afterwards.
+// is idempotent and returns nil, as the offsetstore contract requires: a failure to close
+// the connection is logged to Options.Logger. Every method returns an error matching
+// offsetstore.ErrClosed afterwards.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeNow()
 		if s.conn != nil {
-			s.closeErr = s.conn.Close()
+			if err := s.conn.Close(); err != nil {
+				s.log.Warn("filerstore: closing the filer connection", "err", err)
+			}
 		}
 	})
-	return s.closeErr
+	return nil
 }
 
 // begin starts an operation: it refuses a closed store or a done context, and returns a

@@ -1,7 +1,8 @@
 // Package groupcoord is a classic (JoinGroup/SyncGroup) group coordinator: it
 // keeps members, generations and assignments in memory, serves the classic group APIs, and
 // implements protocol.GroupValidator so that OffsetCommit and OffsetDelete are checked against
-// live membership exactly as Apache Kafka checks them (kafka-offsets.md sections 3.2 and 5).
+// live membership exactly as Apache Kafka checks them (ClassicGroup.validateOffsetCommit and
+// the group part of OffsetDelete; docs/kafka-semantics.md, sections 3.2 and 5).
 //
 // Offsets are not kept here: the coordinator only consults the offset store to list, describe
 // and delete groups that exist because they have committed offsets (Kafka's "simple" groups).
@@ -213,9 +214,9 @@ func (c *Coordinator) Close() error {
 }
 
 // ValidateGroup implements protocol.GroupValidator with Kafka's classic-group rules
-// (kafka-offsets.md 3.2 for commits, 4.1 for fetches, 5 for deletes). A group the coordinator
-// does not hold gives protocol.ErrNoActiveGroup, so the protocol Handler applies the rules for
-// a missing or offsets-only ("simple") group itself.
+// (docs/kafka-semantics.md: section 3.2 for commits, 4.1 for fetches, 5 for deletes). A group
+// the coordinator does not hold gives protocol.ErrNoActiveGroup, so the protocol Handler
+// applies the rules for a missing or offsets-only ("simple") group itself.
 //
 // An acceptance of a commit or a delete carries the group's fence over a store that
 // implements offsetstore.Fencer, and a Done through which the coordinator tracks the write
@@ -254,7 +255,7 @@ func (c *Coordinator) ValidateGroup(ctx context.Context, req protocol.GroupReque
 	return res, err
 }
 
-// validateCommit is ClassicGroup.validateOffsetCommit (kafka-offsets.md 3.2), rule by rule.
+// validateCommit is ClassicGroup.validateOffsetCommit, rule by rule.
 func (c *Coordinator) validateCommit(g *group, req protocol.GroupRequest) error {
 	member := ""
 	if req.MemberID != nil {
@@ -286,7 +287,7 @@ func (c *Coordinator) validateCommit(g *group, req protocol.GroupRequest) error 
 			return kerr.RebalanceInProgress
 		}
 		// Rule 6 accepts; a member's commit in Stable or PreparingRebalance also counts as a
-		// heartbeat (kafka-offsets.md 3.1 step 10).
+		// heartbeat, as Kafka's OffsetMetadataManager reschedules the member's session timeout.
 		if g.state == stateStable || g.state == statePreparingRebalance {
 			m.heartbeatDue = c.now().Add(m.sessionTimeout)
 		}
@@ -300,7 +301,8 @@ func (c *Coordinator) validateCommit(g *group, req protocol.GroupRequest) error 
 	}
 }
 
-// validateDelete is the group part of OffsetDelete (kafka-offsets.md 5, step 3 and 4).
+// validateDelete is the group part of OffsetDelete (ClassicGroup.validateDeleteOffsets and the
+// subscribed-topic check; docs/kafka-semantics.md, section 5).
 func (c *Coordinator) validateDelete(g *group, req protocol.GroupRequest) (protocol.GroupResult, error) {
 	switch g.state {
 	case stateDead:

@@ -206,7 +206,8 @@ func codeOf(err error) int16 {
 }
 
 // TestValidateCommit checks ClassicGroup.validateOffsetCommit, rule by rule, as tabulated in
-// kafka-offsets.md 3.2: the group is built through the coordinator's own APIs in each state.
+// docs/kafka-semantics.md, section 3.2: the group is built through the coordinator's own APIs
+// in each state.
 func TestValidateCommit(t *testing.T) {
 	type request struct {
 		gen      int32 // relative: genCur means the group's generation, genOld one less
@@ -306,7 +307,7 @@ func TestValidateCommit(t *testing.T) {
 	}
 }
 
-// TestValidateDelete checks the group part of OffsetDelete (kafka-offsets.md 5).
+// TestValidateDelete checks the group part of OffsetDelete (docs/kafka-semantics.md, section 5).
 func TestValidateDelete(t *testing.T) {
 	tests := []struct {
 		name      string

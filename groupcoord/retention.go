@@ -10,8 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// GroupActivity implements retention.GroupActivity with Kafka's expiry rules
-// (kafka-offsets.md section 7):
+// GroupActivity implements retention.GroupActivity with Kafka's expiry rules (KIP-211;
+// OffsetMetadataManager.cleanupExpiredOffsets; docs/kafka-semantics.md, section 6):
 //   - a group the coordinator does not hold, or one without a protocol type, is
 //     retention.StateSimple: its offsets expire by commit time;
 //   - an Empty group with a protocol type is retention.StateEmpty, with the time it became

@@ -14,7 +14,7 @@ import (
 )
 
 // TestGroupActivity checks the answer to the retention hook for each group state, against
-// the table of kafka-offsets.md section 7. Each case builds its group through the
+// the table of docs/kafka-semantics.md, section 6 (KIP-211). Each case builds its group through the
 // coordinator's own APIs.
 func TestGroupActivity(t *testing.T) {
 	protos := func(name string, meta []byte) []kmsg.JoinGroupRequestProtocol {

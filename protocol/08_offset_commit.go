@@ -1,6 +1,6 @@
 package protocol
 
-// OffsetCommit: v0-v10 (kafka-offsets.md sections 1.3 and 3)
+// OffsetCommit: v0-v10 (OffsetCommitRequest.json; docs/kafka-semantics.md, sections 1 and 3)
 //
 // * v1: Generation, MemberID; per-partition commit Timestamp (v1 only)
 // * v2: RetentionTimeMillis (v2-v4); Timestamp removed
@@ -15,7 +15,6 @@ package protocol
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"time"
 	"unicode/utf8"
@@ -27,7 +26,8 @@ import (
 )
 
 // OffsetCommit answers an OffsetCommit request (v0-v9, and v10 with Options.TopicIDs) the way
-// Kafka does (kafka-offsets.md section 3.1), checking in this order:
+// Kafka does (KafkaApis.handleOffsetCommitRequest, then the group coordinator's
+// OffsetMetadataManager.commitOffset), checking in this order:
 //
 //  1. group READ ACL: on refusal every partition gets GROUP_AUTHORIZATION_FAILED;
 //  2. v10: topic ids that do not resolve get UNKNOWN_TOPIC_ID;
@@ -59,7 +59,7 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 // offsetCommit is OffsetCommit building its response in m (a fresh one when m is nil).
 func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest, c *call, m *commitMem) (*kmsg.OffsetCommitResponse, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: nil OffsetCommit request", ErrMalformed)
+		return nil, errNilRequest
 	}
 	if h.timeout > 0 {
 		var cancel context.CancelFunc

@@ -1,10 +1,9 @@
 package protocol
 
-// OffsetDelete: v0 (KIP-496; kafka-offsets.md sections 1.6 and 5). Never flexible.
+// OffsetDelete: v0 (KIP-496; docs/kafka-semantics.md, section 5). Never flexible.
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,8 +12,9 @@ import (
 	"github.com/offsetkit/offsetkit/offsetstore"
 )
 
-// OffsetDelete answers an OffsetDelete request (v0) the way Kafka does (kafka-offsets.md
-// section 5):
+// OffsetDelete answers an OffsetDelete request (v0) the way Kafka does
+// (KafkaApis.handleOffsetDeleteRequest, then OffsetMetadataManager.deleteOffsets and the
+// group's validateDeleteOffsets):
 //
 //  1. group DELETE ACL: on refusal, top-level GROUP_AUTHORIZATION_FAILED and no topics;
 //  2. per topic: READ ACL (TOPIC_AUTHORIZATION_FAILED), then the topic's and each partition's
@@ -39,7 +39,7 @@ func (h *Handler) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 
 func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest, c *call) (*kmsg.OffsetDeleteResponse, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: nil OffsetDelete request", ErrMalformed)
+		return nil, errNilRequest
 	}
 	if h.timeout > 0 {
 		var cancel context.CancelFunc

@@ -38,7 +38,8 @@ func (h *Handler) consult(ctx context.Context, greq GroupRequest) (res GroupResu
 }
 
 // groupExists reports whether the store holds any offset of group: without coordinator state,
-// a group exists exactly when its offsets do (Kafka's simple groups, kafka-offsets.md 3.3).
+// a group exists exactly when its offsets do, as for Kafka's simple groups, which replaying an
+// offset commit record re-creates (GroupMetadataManager).
 func (h *Handler) groupExists(ctx context.Context, group string) (bool, error) {
 	all, err := h.store.FetchAll(ctx, group)
 	if err != nil {

@@ -201,7 +201,7 @@ func (h *Handler) handle(ctx context.Context, req kmsg.Request, c *call) (kmsg.R
 	case *kmsg.OffsetDeleteRequest:
 		return nilIfErr(h.offsetDelete(ctx, r, c))
 	case nil:
-		return nil, fmt.Errorf("%w: nil request", ErrUnsupported)
+		return nil, errNilRequest
 	}
 	return nil, unsupported(req.Key(), req.GetVersion())
 }

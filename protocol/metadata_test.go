@@ -3,6 +3,8 @@ package protocol
 import (
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // javaLength must count what Java's String.length counts after Kafka decodes the bytes.
@@ -28,9 +30,7 @@ func TestJavaLength(t *testing.T) {
 		{"many truncated sequences", strings.Repeat("\xE2\x82A", 1366), 2732},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := javaLength(tt.in); got != tt.want {
-				t.Errorf("javaLength(%q) = %d, want %d", tt.in, got, tt.want)
-			}
+			assert.Equal(t, tt.want, javaLength(tt.in), "javaLength(%q)", tt.in)
 		})
 	}
 }

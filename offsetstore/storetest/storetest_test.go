@@ -837,3 +837,7 @@ func TestRunReportsViolations(t *testing.T) {
 		}
 	}
 }
+
+// TestBackendSkeleton runs the skeleton conformance test of example_harness_test.go, the code
+// the README shows a new backend.
+func TestBackendSkeleton(t *testing.T) { testBackend(t) }
