@@ -52,7 +52,7 @@ func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest)
 	start := time.Now()
 	var c call
 	resp, err := h.offsetFetch(ctx, req, &c, nil)
-	h.observe(ctx, keyOffsetFetch, versionOf(req), start, resp, &c, err)
+	h.observe(ctx, kmsg.OffsetFetch.Int16(), versionOf(req), start, resp, &c, err)
 	return resp, err
 }
 
@@ -67,8 +67,8 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 		defer cancel()
 	}
 	v := req.Version
-	if !h.serves(keyOffsetFetch, v) {
-		return nil, unsupported(keyOffsetFetch, v)
+	if !h.serves(kmsg.OffsetFetch, v) {
+		return nil, unsupported(kmsg.OffsetFetch, v)
 	}
 	if m == nil {
 		m = new(fetchMem)
@@ -167,7 +167,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 	out.Group = g.Group
 
 	// 1. Group ACL.
-	if !h.authorized(ctx, keyOffsetFetch, OperationDescribe, ResourceGroup, g.Group) {
+	if !h.authorized(ctx, kmsg.OffsetFetch, OperationDescribe, ResourceGroup, g.Group) {
 		out.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return
 	}
@@ -196,7 +196,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 					code = kerr.UnknownTopicID.Code
 				}
 			}
-			if code == 0 && !h.authorized(ctx, keyOffsetFetch, OperationDescribe, ResourceTopic, rt.Topic) {
+			if code == 0 && !h.authorized(ctx, kmsg.OffsetFetch, OperationDescribe, ResourceTopic, rt.Topic) {
 				code = kerr.TopicAuthorizationFailed.Code
 			}
 			for j, p := range t.Partitions {
@@ -228,7 +228,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 		}
 		fs.dst, fs.found = fs.dst[:n], fs.found[:n]
 		if err := h.fetchInto(ctx, g.Group, fs); err != nil {
-			out.ErrorCode, out.Topics = h.storeErrorCode(ctx, c, keyOffsetFetch, g.Group, err), nil
+			out.ErrorCode, out.Topics = h.storeErrorCode(ctx, c, kmsg.OffsetFetch, g.Group, err), nil
 			return
 		}
 		// One allocation holds every non-empty metadata string of the answer.
@@ -266,7 +266,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 
 	all, err := h.store.FetchAll(ctx, g.Group)
 	if err != nil {
-		out.ErrorCode = h.storeErrorCode(ctx, c, keyOffsetFetch, g.Group, err)
+		out.ErrorCode = h.storeErrorCode(ctx, c, kmsg.OffsetFetch, g.Group, err)
 		return
 	}
 	out.Topics = []kmsg.OffsetFetchResponseGroupTopic{}
@@ -280,7 +280,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 			skipping = false
 			rt := kmsg.NewOffsetFetchResponseGroupTopic()
 			rt.Topic = tp.Topic
-			ok := h.authorized(ctx, keyOffsetFetch, OperationDescribe, ResourceTopic, tp.Topic)
+			ok := h.authorized(ctx, kmsg.OffsetFetch, OperationDescribe, ResourceTopic, tp.Topic)
 			if ok && v >= 10 {
 				var ref TopicRef
 				// A stored topic whose id no longer resolves has been deleted: leave it out.
@@ -363,5 +363,46 @@ func setFetched(v int16, rp *kmsg.OffsetFetchResponseGroupTopicPartition, o offs
 	}
 	if v >= 5 {
 		rp.LeaderEpoch = o.LeaderEpoch
+	}
+}
+
+// handleOffsetFetch is the dispatch table's typed handler for OffsetFetch.
+func handleOffsetFetch(h *Handler, ctx context.Context, req kmsg.Request, c *call) (kmsg.Response, error) {
+	return nilIfErr(h.offsetFetch(ctx, req.(*kmsg.OffsetFetchRequest), c, nil))
+}
+
+// bodyOffsetFetch is the dispatch table's body handler for OffsetFetch: the response is built
+// in recycled memory.
+func bodyOffsetFetch(h *Handler, ctx context.Context, version int16, body []byte, c *call) (kmsg.Response, bodyMem, error) {
+	req := kmsg.OffsetFetchRequest{Version: version}
+	if err := req.ReadFrom(body); err != nil {
+		return nil, bodyMem{}, malformed(kmsg.OffsetFetch, version, err)
+	}
+	m := bodyMem{fetch: h.getFetchMem()}
+	resp, err := nilIfErr(h.offsetFetch(ctx, &req, c, m.fetch))
+	return resp, m, err
+}
+
+// countOffsetFetch counts the error codes of an OffsetFetch response, top-level, per group
+// and per partition.
+func countOffsetFetch(resp kmsg.Response, ec *errorCounter) {
+	r, _ := resp.(*kmsg.OffsetFetchResponse)
+	if r == nil {
+		return
+	}
+	ec.add(r.ErrorCode)
+	for i := range r.Topics {
+		for j := range r.Topics[i].Partitions {
+			ec.add(r.Topics[i].Partitions[j].ErrorCode)
+		}
+	}
+	for i := range r.Groups {
+		g := &r.Groups[i]
+		ec.add(g.ErrorCode)
+		for j := range g.Topics {
+			for k := range g.Topics[j].Partitions {
+				ec.add(g.Topics[j].Partitions[k].ErrorCode)
+			}
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // consult asks the GroupValidator about greq. It returns the validator's result and the error
@@ -61,7 +62,7 @@ func (h *Handler) commitGroupCode(ctx context.Context, greq GroupRequest, c *cal
 	exists, err := h.groupExists(ctx, greq.Group)
 	switch {
 	case err != nil:
-		return h.storeErrorCode(ctx, c, keyOffsetCommit, greq.Group, err)
+		return h.storeErrorCode(ctx, c, kmsg.OffsetCommit, greq.Group, err)
 	case exists:
 		return kerr.UnknownMemberID.Code
 	case greq.Version >= 9:

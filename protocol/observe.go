@@ -88,42 +88,8 @@ func (h *Handler) observe(ctx context.Context, key, version int16, start time.Ti
 		cp = new([]ErrorCount)
 	}
 	ec := errorCounter((*cp)[:0])
-	switch r := resp.(type) {
-	case *kmsg.OffsetCommitResponse:
-		if r != nil {
-			for i := range r.Topics {
-				for j := range r.Topics[i].Partitions {
-					ec.add(r.Topics[i].Partitions[j].ErrorCode)
-				}
-			}
-		}
-	case *kmsg.OffsetFetchResponse:
-		if r != nil {
-			ec.add(r.ErrorCode)
-			for i := range r.Topics {
-				for j := range r.Topics[i].Partitions {
-					ec.add(r.Topics[i].Partitions[j].ErrorCode)
-				}
-			}
-			for i := range r.Groups {
-				g := &r.Groups[i]
-				ec.add(g.ErrorCode)
-				for j := range g.Topics {
-					for k := range g.Topics[j].Partitions {
-						ec.add(g.Topics[j].Partitions[k].ErrorCode)
-					}
-				}
-			}
-		}
-	case *kmsg.OffsetDeleteResponse:
-		if r != nil {
-			ec.add(r.ErrorCode)
-			for i := range r.Topics {
-				for j := range r.Topics[i].Partitions {
-					ec.add(r.Topics[i].Partitions[j].ErrorCode)
-				}
-			}
-		}
+	if a := h.api(key); a != nil && resp != nil {
+		a.countErrors(resp, &ec)
 	}
 	if len(ec) > 0 {
 		slices.SortFunc(ec, func(a, b ErrorCount) int { return cmp.Compare(a.Code, b.Code) })
