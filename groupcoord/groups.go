@@ -264,6 +264,8 @@ func (c *Coordinator) validateCommit(g *group, req protocol.GroupRequest) error 
 			m.heartbeatDue = c.now().Add(m.sessionTimeout)
 		}
 		return nil
+	case req.Op == protocol.OpTxnOffsetCommit: // rule 4 is not for transactional commits
+		return nil
 	default: // rule 4: gen < 0, member "", no instance, on a group that is not Empty
 		return kerr.UnknownMemberID
 	}

@@ -43,8 +43,12 @@ import (
 // every requested partition for v0-v1, which have no group error field. Every requested
 // partition is answered exactly once, in request order.
 //
-// RequireStable is accepted and has nothing to wait for: a Handler keeps no pending
-// transactional offsets, so no partition is ever UNSTABLE_OFFSET_COMMIT.
+// With RequireStable (v7+), over a store that keeps pending transactional offsets
+// (offsetstore.PendingCommitter), each requested partition with a pending offset of a
+// transaction in progress is answered UNSTABLE_OFFSET_COMMIT with offset -1, which the client
+// retries; with null topics, so is each committed partition that has one. The Handler never
+// waits for the transaction. Without RequireStable pending offsets are invisible: the last
+// committed offset is answered.
 func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetchResponse, error) {
 	if h.obs == nil {
 		return h.offsetFetch(ctx, req, nil, nil)
@@ -94,7 +98,7 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 		m.parts.reset(np)
 		resp.Groups = m.groups.take(len(req.Groups))
 		for i := range req.Groups {
-			h.fetchGroup(ctx, c, v, &req.Groups[i], &resp.Groups[i], m)
+			h.fetchGroup(ctx, c, v, req.RequireStable, &req.Groups[i], &resp.Groups[i], m)
 		}
 		return resp, nil
 	}
@@ -116,7 +120,7 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 	m.topics.reset(len(req.Topics))
 	m.parts.reset(np)
 	out := &m.group
-	h.fetchGroup(ctx, c, v, g, out, m)
+	h.fetchGroup(ctx, c, v, v >= 7 && req.RequireStable, g, out, m)
 	switch {
 	case out.ErrorCode != 0 && v >= 2:
 		resp.ErrorCode = out.ErrorCode
@@ -162,7 +166,7 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 }
 
 // fetchGroup answers one group of an OffsetFetch at version v into out, with the memory of m.
-func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.OffsetFetchRequestGroup, out *kmsg.OffsetFetchResponseGroup, m *fetchMem) {
+func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, requireStable bool, g *kmsg.OffsetFetchRequestGroup, out *kmsg.OffsetFetchResponseGroup, m *fetchMem) {
 	empty := &m.empty
 	out.Group = g.Group
 
@@ -217,6 +221,14 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 	if _, code, noActive := h.consult(ctx, greq); !noActive && code != 0 {
 		out.ErrorCode, out.Topics = code, nil
 		return
+	}
+	unstable, err := h.unstable(ctx, g.Group, requireStable)
+	if err != nil {
+		out.ErrorCode, out.Topics = h.storeErrorCode(ctx, c, kmsg.OffsetFetch, g.Group, err), nil
+		return
+	}
+	if len(unstable) > 0 && g.Topics != nil {
+		markUnstable(out, unstable, fs)
 	}
 
 	// 4. The store: one FetchInto (or Fetch) of the partitions that passed, whose results come
@@ -296,8 +308,52 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 		rt := &out.Topics[len(out.Topics)-1]
 		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		rp.Partition = tp.Partition
+		if _, ok := unstable[tp]; ok {
+			rp.Metadata, rp.ErrorCode = empty, kerr.UnstableOffsetCommit.Code
+			rt.Partitions = append(rt.Partitions, rp)
+			continue
+		}
 		setFetched(v, &rp, all[tp], empty)
 		rt.Partitions = append(rt.Partitions, rp)
+	}
+}
+
+// unstable returns the partitions of group with pending transactional offsets when the
+// fetch requires stable offsets and the store keeps pending ones, else nil.
+func (h *Handler) unstable(ctx context.Context, group string, requireStable bool) (map[offsetstore.TopicPartition]struct{}, error) {
+	if !requireStable || h.pending == nil {
+		return nil, nil
+	}
+	tps, err := h.pending.PendingPartitions(ctx, group)
+	if err != nil || len(tps) == 0 {
+		return nil, err
+	}
+	out := make(map[offsetstore.TopicPartition]struct{}, len(tps))
+	for _, tp := range tps {
+		out[tp] = struct{}{}
+	}
+	return out, nil
+}
+
+// markUnstable answers every looked-up partition of out that has a pending transactional
+// offset UNSTABLE_OFFSET_COMMIT (offset -1, as already set) and leaves it out of fs.lookup,
+// which keeps the order of the partitions still looked up.
+func markUnstable(out *kmsg.OffsetFetchResponseGroup, unstable map[offsetstore.TopicPartition]struct{}, fs *fetchScratch) {
+	fs.lookup = fs.lookup[:0]
+	for i := range out.Topics {
+		rt := &out.Topics[i]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			if rp.ErrorCode != 0 || rp.Partition < 0 {
+				continue
+			}
+			tp := offsetstore.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
+			if _, ok := unstable[tp]; ok {
+				rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+				continue
+			}
+			fs.lookup = append(fs.lookup, tp)
+		}
 	}
 }
 

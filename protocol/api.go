@@ -27,7 +27,7 @@ type api struct {
 }
 
 // numAPIs is the number of rows of the dispatch table.
-const numAPIs = 3
+const numAPIs = 4
 
 // apiTable returns the dispatch table: every API a Handler can serve. Each Handler keeps its
 // own copy, with the versions it serves.
@@ -35,6 +35,7 @@ func apiTable() [numAPIs]api {
 	return [numAPIs]api{
 		{key: kmsg.OffsetCommit, min: 0, max: maxIDVersion(10), handle: handleOffsetCommit, body: bodyOffsetCommit, countErrors: countOffsetCommit},
 		{key: kmsg.OffsetFetch, min: 0, max: maxIDVersion(10), handle: handleOffsetFetch, body: bodyOffsetFetch, countErrors: countOffsetFetch},
+		{key: kmsg.TxnOffsetCommit, min: 0, max: maxTxnVersion, handle: handleTxnOffsetCommit, body: bodyTxnOffsetCommit, countErrors: countTxnOffsetCommit},
 		{key: kmsg.OffsetDelete, min: 0, max: fixedVersion(0), handle: handleOffsetDelete, body: bodyOffsetDelete, countErrors: countOffsetDelete},
 	}
 }

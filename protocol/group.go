@@ -56,16 +56,23 @@ func (h *Handler) commitGroupCode(ctx context.Context, greq GroupRequest, c *cal
 	if !noActive {
 		return code
 	}
+	return h.noGroupCode(ctx, c, kmsg.OffsetCommit, greq, 9)
+}
+
+// noGroupCode applies Kafka's rules for a commit (OffsetCommit or TxnOffsetCommit) to a group
+// without coordinator state, as commitGroupCode documents; notFoundFrom is the first version
+// that answers GROUP_ID_NOT_FOUND rather than ILLEGAL_GENERATION for a missing group.
+func (h *Handler) noGroupCode(ctx context.Context, c *call, key kmsg.Key, greq GroupRequest, notFoundFrom int16) int16 {
 	if greq.Generation < 0 {
 		return 0
 	}
 	exists, err := h.groupExists(ctx, greq.Group)
 	switch {
 	case err != nil:
-		return h.storeErrorCode(ctx, c, kmsg.OffsetCommit, greq.Group, err)
+		return h.storeErrorCode(ctx, c, key, greq.Group, err)
 	case exists:
 		return kerr.UnknownMemberID.Code
-	case greq.Version >= 9:
+	case greq.Version >= notFoundFrom:
 		return kerr.GroupIDNotFound.Code
 	default:
 		return kerr.IllegalGeneration.Code

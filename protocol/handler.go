@@ -56,10 +56,17 @@ type Options struct {
 	// Observer is told about every request, for metrics and tracing (see Observer). nil
 	// observes nothing and costs nothing.
 	Observer Observer
+	// Transactions is the transaction coordinator's check of TxnOffsetCommit's producer id
+	// and epoch. A Handler serves (and advertises) TxnOffsetCommit only with a TxnValidator
+	// and a store that implements offsetstore.PendingCommitter; a gateway completes the
+	// pending offsets through CompleteTransaction when a transaction ends.
+	Transactions TxnValidator
 }
 
 // Handler answers Kafka's consumer-offset APIs over an offsetstore.Store: OffsetCommit v0-v10,
-// OffsetFetch v0-v10 and OffsetDelete v0 (v10 of the first two only with Options.TopicIDs).
+// OffsetFetch v0-v10, OffsetDelete v0 and, with Options.Transactions over an
+// offsetstore.PendingCommitter, TxnOffsetCommit v0-v6 (the top version of OffsetCommit,
+// OffsetFetch and TxnOffsetCommit only with Options.TopicIDs).
 //
 // A Handler holds no connection state and starts no goroutines. It is safe for concurrent use;
 // the order of requests on one connection is the caller's to keep. Its methods never modify
@@ -69,8 +76,11 @@ type Options struct {
 // is an error code in the response.
 type Handler struct {
 	store       offsetstore.Store
-	intoer      offsetstore.FetchIntoer    // store's FetchInto, nil without one
-	slicer      offsetstore.SliceCommitter // store's CommitSlice, nil without one
+	intoer      offsetstore.FetchIntoer      // store's FetchInto, nil without one
+	slicer      offsetstore.SliceCommitter   // store's CommitSlice, nil without one
+	pending     offsetstore.PendingCommitter // store's pending offsets, nil without them
+	fencer      offsetstore.Fencer           // store's fences, nil without them
+	txns        TxnValidator
 	groups      GroupValidator
 	auth        Authorizer
 	topics      TopicChecker
@@ -117,9 +127,12 @@ func New(store offsetstore.Store, opts Options) *Handler {
 		log:       opts.Logger,
 		obs:       opts.Observer,
 		timeout:   opts.Timeout,
+		txns:      opts.Transactions,
 	}
 	h.intoer, _ = store.(offsetstore.FetchIntoer)
 	h.slicer, _ = store.(offsetstore.SliceCommitter)
+	h.pending, _ = store.(offsetstore.PendingCommitter)
+	h.fencer, _ = store.(offsetstore.Fencer)
 	if h.maxMeta == 0 {
 		h.maxMeta = DefaultMaxMetadataBytes
 	}
