@@ -248,6 +248,8 @@ func TestValidateCommit(t *testing.T) {
 		{"rule 5: CompletingRebalance, current member", "CompletingRebalance", request{gen: genCur, member: self}, kerr.RebalanceInProgress},
 		{"rule 3d before 5: CompletingRebalance, stale generation", "CompletingRebalance", request{gen: genOld, member: self}, kerr.IllegalGeneration},
 		{"rule 4: CompletingRebalance, admin commit", "CompletingRebalance", request{gen: -1}, kerr.UnknownMemberID},
+		{"rule 4 is not for transactions: Stable, gen -1, no member", "Stable", request{gen: -1, op: protocol.OpTxnOffsetCommit}, nil},
+		{"rule 3d still applies to transactions", "Stable", request{gen: genOld, member: self, op: protocol.OpTxnOffsetCommit}, kerr.IllegalGeneration},
 		{"rule 5 is not for transactions", "CompletingRebalance", request{gen: genCur, member: self, op: protocol.OpTxnOffsetCommit}, nil},
 		{"rule 6: PreparingRebalance, member commit accepted", "PreparingRebalance", request{gen: genCur, member: self}, nil},
 		{"rule 4: PreparingRebalance, admin commit", "PreparingRebalance", request{gen: -1}, kerr.UnknownMemberID},

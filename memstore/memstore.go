@@ -8,9 +8,9 @@
 // survives Close or the end of the process.
 //
 // Besides offsetstore.Store, a Store implements the optional capabilities
-// offsetstore.Expirer, offsetstore.Inserter, offsetstore.FetchIntoer and
-// offsetstore.SliceCommitter; the last two let package protocol answer a request without
-// building a map.
+// offsetstore.Expirer, offsetstore.Inserter, offsetstore.FetchIntoer,
+// offsetstore.SliceCommitter, offsetstore.Fencer and offsetstore.PendingCommitter; FetchInto
+// and CommitSlice let package protocol answer a request without building a map.
 //
 // A Store obeys the whole contract of package offsetstore, which the conformance suite in
 // package storetest checks: values are copied in and out, times are kept to the millisecond,
@@ -20,6 +20,7 @@ package memstore
 import (
 	"context"
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -53,10 +54,11 @@ type Store struct {
 // shard holds the groups whose name hashes to it. It is padded to its own cache lines so
 // that locking one shard does not slow down its neighbours.
 type shard struct {
-	mu     sync.RWMutex
-	groups map[string]*group
-	states map[string]offsetstore.GroupState // fences and group states (offsetstore.Fencer)
-	_      [128 - 24 - 8 - 8]byte
+	mu      sync.RWMutex
+	groups  map[string]*group
+	states  map[string]offsetstore.GroupState // fences and group states (offsetstore.Fencer)
+	pending map[string]*pendingGroup          // pending transactional offsets (offsetstore.PendingCommitter)
+	_       [128 - 24 - 8 - 8 - 8]byte
 }
 
 var _ offsetstore.Store = (*Store)(nil)
@@ -79,6 +81,7 @@ func New(opts Options) *Store {
 	for i := range s.shards {
 		s.shards[i].groups = make(map[string]*group)
 		s.shards[i].states = make(map[string]offsetstore.GroupState)
+		s.shards[i].pending = make(map[string]*pendingGroup)
 	}
 	return s
 }
@@ -169,8 +172,11 @@ func (s *Store) commit(ctx context.Context, op, group string, offsets map[offset
 		return err
 	}
 	w := writer{g: sh.group(group)}
+	pg := sh.pending[group]
 	for tp, o := range offsets {
-		w.set(tp, o, ifAbsent)
+		if w.set(tp, o, ifAbsent) && pg != nil {
+			pg.supersede(tp, math.MaxUint64)
+		}
 	}
 	return nil
 }
@@ -241,6 +247,7 @@ func (s *Store) delete(ctx context.Context, op, group string, partitions []offse
 	if err := sh.checkFence(op, group, f); err != nil {
 		return err
 	}
+	sh.deleted(group, partitions, false)
 	g := sh.groups[group]
 	if g == nil {
 		return nil
@@ -272,6 +279,7 @@ func (s *Store) deleteGroup(ctx context.Context, op, group string, f fence) erro
 	if err := sh.checkFence(op, group, f); err != nil {
 		return err
 	}
+	sh.deleted(group, nil, true)
 	if _, ok := sh.groups[group]; !ok {
 		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrGroupNotFound}
 	}
@@ -318,6 +326,7 @@ func (s *Store) Close() error {
 		sh.mu.Lock()
 		sh.groups = nil
 		sh.states = nil
+		sh.pending = nil
 		sh.mu.Unlock()
 	}
 	return nil

@@ -52,7 +52,7 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 	start := time.Now()
 	var c call
 	resp, err := h.offsetCommit(ctx, req, &c, nil)
-	h.observe(ctx, keyOffsetCommit, versionOf(req), start, resp, &c, err)
+	h.observe(ctx, kmsg.OffsetCommit.Int16(), versionOf(req), start, resp, &c, err)
 	return resp, err
 }
 
@@ -67,8 +67,8 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 		defer cancel()
 	}
 	v := req.Version
-	if !h.serves(keyOffsetCommit, v) {
-		return nil, unsupported(keyOffsetCommit, v)
+	if !h.serves(kmsg.OffsetCommit, v) {
+		return nil, unsupported(kmsg.OffsetCommit, v)
 	}
 
 	if m == nil {
@@ -96,7 +96,7 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 	}
 
 	// 1. Group ACL.
-	if !h.authorized(ctx, keyOffsetCommit, OperationRead, ResourceGroup, req.Group) {
+	if !h.authorized(ctx, kmsg.OffsetCommit, OperationRead, ResourceGroup, req.Group) {
 		setCommitCodes(resp, kerr.GroupAuthorizationFailed.Code)
 		return resp, nil
 	}
@@ -113,7 +113,7 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 			}
 			rt.Topic = ref.Name
 		}
-		if !h.authorized(ctx, keyOffsetCommit, OperationRead, ResourceTopic, rt.Topic) {
+		if !h.authorized(ctx, kmsg.OffsetCommit, OperationRead, ResourceTopic, rt.Topic) {
 			setTopicCodes(rt, kerr.TopicAuthorizationFailed.Code)
 			continue
 		}
@@ -205,7 +205,7 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 	})
 	switch {
 	case err != nil:
-		setCommitCodes0(resp, h.storeErrorCode(ctx, c, keyOffsetCommit, req.Group, err))
+		setCommitCodes0(resp, h.storeErrorCode(ctx, c, kmsg.OffsetCommit, req.Group, err))
 	case code != 0:
 		// Asked again after the group changed under the write, the coordinator refused the
 		// request: every forwarded partition gets its code, as if the request had arrived
@@ -385,5 +385,35 @@ func setCommitCodes0(resp *kmsg.OffsetCommitResponse, code int16) {
 func setTopicCodes(rt *kmsg.OffsetCommitResponseTopic, code int16) {
 	for j := range rt.Partitions {
 		rt.Partitions[j].ErrorCode = code
+	}
+}
+
+// handleOffsetCommit is the dispatch table's typed handler for OffsetCommit.
+func handleOffsetCommit(h *Handler, ctx context.Context, req kmsg.Request, c *call) (kmsg.Response, error) {
+	return nilIfErr(h.offsetCommit(ctx, req.(*kmsg.OffsetCommitRequest), c, nil))
+}
+
+// bodyOffsetCommit is the dispatch table's body handler for OffsetCommit: the response is built
+// in recycled memory.
+func bodyOffsetCommit(h *Handler, ctx context.Context, version int16, body []byte, c *call) (kmsg.Response, bodyMem, error) {
+	req := kmsg.OffsetCommitRequest{Version: version}
+	if err := req.ReadFrom(body); err != nil {
+		return nil, bodyMem{}, malformed(kmsg.OffsetCommit, version, err)
+	}
+	m := bodyMem{commit: h.getCommitMem()}
+	resp, err := nilIfErr(h.offsetCommit(ctx, &req, c, m.commit))
+	return resp, m, err
+}
+
+// countOffsetCommit counts the error codes of an OffsetCommit response.
+func countOffsetCommit(resp kmsg.Response, ec *errorCounter) {
+	r, _ := resp.(*kmsg.OffsetCommitResponse)
+	if r == nil {
+		return
+	}
+	for i := range r.Topics {
+		for j := range r.Topics[i].Partitions {
+			ec.add(r.Topics[i].Partitions[j].ErrorCode)
+		}
 	}
 }

@@ -43,8 +43,12 @@ import (
 // every requested partition for v0-v1, which have no group error field. Every requested
 // partition is answered exactly once, in request order.
 //
-// RequireStable is accepted and has nothing to wait for: a Handler keeps no pending
-// transactional offsets, so no partition is ever UNSTABLE_OFFSET_COMMIT.
+// With RequireStable (v7+), over a store that keeps pending transactional offsets
+// (offsetstore.PendingCommitter), each requested partition with a pending offset of a
+// transaction in progress is answered UNSTABLE_OFFSET_COMMIT with offset -1, which the client
+// retries; with null topics, so is each committed partition that has one. The Handler never
+// waits for the transaction. Without RequireStable pending offsets are invisible: the last
+// committed offset is answered.
 func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetchResponse, error) {
 	if h.obs == nil {
 		return h.offsetFetch(ctx, req, nil, nil)
@@ -52,7 +56,7 @@ func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest)
 	start := time.Now()
 	var c call
 	resp, err := h.offsetFetch(ctx, req, &c, nil)
-	h.observe(ctx, keyOffsetFetch, versionOf(req), start, resp, &c, err)
+	h.observe(ctx, kmsg.OffsetFetch.Int16(), versionOf(req), start, resp, &c, err)
 	return resp, err
 }
 
@@ -67,8 +71,8 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 		defer cancel()
 	}
 	v := req.Version
-	if !h.serves(keyOffsetFetch, v) {
-		return nil, unsupported(keyOffsetFetch, v)
+	if !h.serves(kmsg.OffsetFetch, v) {
+		return nil, unsupported(kmsg.OffsetFetch, v)
 	}
 	if m == nil {
 		m = new(fetchMem)
@@ -94,7 +98,7 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 		m.parts.reset(np)
 		resp.Groups = m.groups.take(len(req.Groups))
 		for i := range req.Groups {
-			h.fetchGroup(ctx, c, v, &req.Groups[i], &resp.Groups[i], m)
+			h.fetchGroup(ctx, c, v, req.RequireStable, &req.Groups[i], &resp.Groups[i], m)
 		}
 		return resp, nil
 	}
@@ -116,7 +120,7 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 	m.topics.reset(len(req.Topics))
 	m.parts.reset(np)
 	out := &m.group
-	h.fetchGroup(ctx, c, v, g, out, m)
+	h.fetchGroup(ctx, c, v, v >= 7 && req.RequireStable, g, out, m)
 	switch {
 	case out.ErrorCode != 0 && v >= 2:
 		resp.ErrorCode = out.ErrorCode
@@ -162,12 +166,12 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 }
 
 // fetchGroup answers one group of an OffsetFetch at version v into out, with the memory of m.
-func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.OffsetFetchRequestGroup, out *kmsg.OffsetFetchResponseGroup, m *fetchMem) {
+func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, requireStable bool, g *kmsg.OffsetFetchRequestGroup, out *kmsg.OffsetFetchResponseGroup, m *fetchMem) {
 	empty := &m.empty
 	out.Group = g.Group
 
 	// 1. Group ACL.
-	if !h.authorized(ctx, keyOffsetFetch, OperationDescribe, ResourceGroup, g.Group) {
+	if !h.authorized(ctx, kmsg.OffsetFetch, OperationDescribe, ResourceGroup, g.Group) {
 		out.ErrorCode = kerr.GroupAuthorizationFailed.Code
 		return
 	}
@@ -196,7 +200,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 					code = kerr.UnknownTopicID.Code
 				}
 			}
-			if code == 0 && !h.authorized(ctx, keyOffsetFetch, OperationDescribe, ResourceTopic, rt.Topic) {
+			if code == 0 && !h.authorized(ctx, kmsg.OffsetFetch, OperationDescribe, ResourceTopic, rt.Topic) {
 				code = kerr.TopicAuthorizationFailed.Code
 			}
 			for j, p := range t.Partitions {
@@ -220,6 +224,14 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 		return
 	}
 	release(res) // a fetch writes nothing
+	unstable, err := h.unstable(ctx, g.Group, requireStable)
+	if err != nil {
+		out.ErrorCode, out.Topics = h.storeErrorCode(ctx, c, kmsg.OffsetFetch, g.Group, err), nil
+		return
+	}
+	if len(unstable) > 0 && g.Topics != nil {
+		markUnstable(out, unstable, fs)
+	}
 
 	// 4. The store: one FetchInto (or Fetch) of the partitions that passed, whose results come
 	// back in the order they were looked up, which is the order of the response.
@@ -230,7 +242,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 		}
 		fs.dst, fs.found = fs.dst[:n], fs.found[:n]
 		if err := h.fetchInto(ctx, g.Group, fs); err != nil {
-			out.ErrorCode, out.Topics = h.storeErrorCode(ctx, c, keyOffsetFetch, g.Group, err), nil
+			out.ErrorCode, out.Topics = h.storeErrorCode(ctx, c, kmsg.OffsetFetch, g.Group, err), nil
 			return
 		}
 		// One allocation holds every non-empty metadata string of the answer.
@@ -268,7 +280,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 
 	all, err := h.store.FetchAll(ctx, g.Group)
 	if err != nil {
-		out.ErrorCode = h.storeErrorCode(ctx, c, keyOffsetFetch, g.Group, err)
+		out.ErrorCode = h.storeErrorCode(ctx, c, kmsg.OffsetFetch, g.Group, err)
 		return
 	}
 	out.Topics = []kmsg.OffsetFetchResponseGroupTopic{}
@@ -282,7 +294,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 			skipping = false
 			rt := kmsg.NewOffsetFetchResponseGroupTopic()
 			rt.Topic = tp.Topic
-			ok := h.authorized(ctx, keyOffsetFetch, OperationDescribe, ResourceTopic, tp.Topic)
+			ok := h.authorized(ctx, kmsg.OffsetFetch, OperationDescribe, ResourceTopic, tp.Topic)
 			if ok && v >= 10 {
 				var ref TopicRef
 				// A stored topic whose id no longer resolves has been deleted: leave it out.
@@ -298,8 +310,52 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 		rt := &out.Topics[len(out.Topics)-1]
 		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		rp.Partition = tp.Partition
+		if _, ok := unstable[tp]; ok {
+			rp.Metadata, rp.ErrorCode = empty, kerr.UnstableOffsetCommit.Code
+			rt.Partitions = append(rt.Partitions, rp)
+			continue
+		}
 		setFetched(v, &rp, all[tp], empty)
 		rt.Partitions = append(rt.Partitions, rp)
+	}
+}
+
+// unstable returns the partitions of group with pending transactional offsets when the
+// fetch requires stable offsets and the store keeps pending ones, else nil.
+func (h *Handler) unstable(ctx context.Context, group string, requireStable bool) (map[offsetstore.TopicPartition]struct{}, error) {
+	if !requireStable || h.pending == nil {
+		return nil, nil
+	}
+	tps, err := h.pending.PendingPartitions(ctx, group)
+	if err != nil || len(tps) == 0 {
+		return nil, err
+	}
+	out := make(map[offsetstore.TopicPartition]struct{}, len(tps))
+	for _, tp := range tps {
+		out[tp] = struct{}{}
+	}
+	return out, nil
+}
+
+// markUnstable answers every looked-up partition of out that has a pending transactional
+// offset UNSTABLE_OFFSET_COMMIT (offset -1, as already set) and leaves it out of fs.lookup,
+// which keeps the order of the partitions still looked up.
+func markUnstable(out *kmsg.OffsetFetchResponseGroup, unstable map[offsetstore.TopicPartition]struct{}, fs *fetchScratch) {
+	fs.lookup = fs.lookup[:0]
+	for i := range out.Topics {
+		rt := &out.Topics[i]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			if rp.ErrorCode != 0 || rp.Partition < 0 {
+				continue
+			}
+			tp := offsetstore.TopicPartition{Topic: rt.Topic, Partition: rp.Partition}
+			if _, ok := unstable[tp]; ok {
+				rp.ErrorCode = kerr.UnstableOffsetCommit.Code
+				continue
+			}
+			fs.lookup = append(fs.lookup, tp)
+		}
 	}
 }
 
@@ -365,5 +421,46 @@ func setFetched(v int16, rp *kmsg.OffsetFetchResponseGroupTopicPartition, o offs
 	}
 	if v >= 5 {
 		rp.LeaderEpoch = o.LeaderEpoch
+	}
+}
+
+// handleOffsetFetch is the dispatch table's typed handler for OffsetFetch.
+func handleOffsetFetch(h *Handler, ctx context.Context, req kmsg.Request, c *call) (kmsg.Response, error) {
+	return nilIfErr(h.offsetFetch(ctx, req.(*kmsg.OffsetFetchRequest), c, nil))
+}
+
+// bodyOffsetFetch is the dispatch table's body handler for OffsetFetch: the response is built
+// in recycled memory.
+func bodyOffsetFetch(h *Handler, ctx context.Context, version int16, body []byte, c *call) (kmsg.Response, bodyMem, error) {
+	req := kmsg.OffsetFetchRequest{Version: version}
+	if err := req.ReadFrom(body); err != nil {
+		return nil, bodyMem{}, malformed(kmsg.OffsetFetch, version, err)
+	}
+	m := bodyMem{fetch: h.getFetchMem()}
+	resp, err := nilIfErr(h.offsetFetch(ctx, &req, c, m.fetch))
+	return resp, m, err
+}
+
+// countOffsetFetch counts the error codes of an OffsetFetch response, top-level, per group
+// and per partition.
+func countOffsetFetch(resp kmsg.Response, ec *errorCounter) {
+	r, _ := resp.(*kmsg.OffsetFetchResponse)
+	if r == nil {
+		return
+	}
+	ec.add(r.ErrorCode)
+	for i := range r.Topics {
+		for j := range r.Topics[i].Partitions {
+			ec.add(r.Topics[i].Partitions[j].ErrorCode)
+		}
+	}
+	for i := range r.Groups {
+		g := &r.Groups[i]
+		ec.add(g.ErrorCode)
+		for j := range g.Topics {
+			for k := range g.Topics[j].Partitions {
+				ec.add(g.Topics[j].Partitions[k].ErrorCode)
+			}
+		}
 	}
 }

@@ -33,7 +33,7 @@ func (h *Handler) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 	start := time.Now()
 	var c call
 	resp, err := h.offsetDelete(ctx, req, &c)
-	h.observe(ctx, keyOffsetDelete, versionOf(req), start, resp, &c, err)
+	h.observe(ctx, kmsg.OffsetDelete.Int16(), versionOf(req), start, resp, &c, err)
 	return resp, err
 }
 
@@ -46,8 +46,8 @@ func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 		ctx, cancel = context.WithTimeout(ctx, h.timeout)
 		defer cancel()
 	}
-	if !h.serves(keyOffsetDelete, req.Version) {
-		return nil, unsupported(keyOffsetDelete, req.Version)
+	if !h.serves(kmsg.OffsetDelete, req.Version) {
+		return nil, unsupported(kmsg.OffsetDelete, req.Version)
 	}
 	resp := kmsg.NewPtrOffsetDeleteResponse()
 	resp.Version = req.Version
@@ -57,7 +57,7 @@ func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 	}
 
 	// 1. Group ACL.
-	if !h.authorized(ctx, keyOffsetDelete, OperationDelete, ResourceGroup, req.Group) {
+	if !h.authorized(ctx, kmsg.OffsetDelete, OperationDelete, ResourceGroup, req.Group) {
 		return fail(kerr.GroupAuthorizationFailed.Code)
 	}
 
@@ -72,7 +72,7 @@ func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 		rt.Partitions = make([]kmsg.OffsetDeleteResponseTopicPartition, len(t.Partitions))
 		var code int16
 		var n int32
-		if !h.authorized(ctx, keyOffsetDelete, OperationRead, ResourceTopic, t.Topic) {
+		if !h.authorized(ctx, kmsg.OffsetDelete, OperationRead, ResourceTopic, t.Topic) {
 			code = kerr.TopicAuthorizationFailed.Code
 		} else if count, ok := h.partitionCount(ctx, t.Topic); !ok {
 			code = kerr.UnknownTopicOrPartition.Code
@@ -118,7 +118,7 @@ func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 		switch {
 		case err != nil:
 			release(res)
-			return GroupResult{}, h.storeErrorCode(ctx, c, keyOffsetDelete, req.Group, err)
+			return GroupResult{}, h.storeErrorCode(ctx, c, kmsg.OffsetDelete, req.Group, err)
 		case !exists:
 			release(res)
 			return GroupResult{}, kerr.GroupIDNotFound.Code
@@ -182,9 +182,38 @@ func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 	})
 	switch {
 	case err != nil:
-		return fail(h.storeErrorCode(ctx, c, keyOffsetDelete, req.Group, err))
+		return fail(h.storeErrorCode(ctx, c, kmsg.OffsetDelete, req.Group, err))
 	case code != 0:
 		return fail(code)
 	}
 	return resp, nil
+}
+
+// handleOffsetDelete is the dispatch table's typed handler for OffsetDelete.
+func handleOffsetDelete(h *Handler, ctx context.Context, req kmsg.Request, c *call) (kmsg.Response, error) {
+	return nilIfErr(h.offsetDelete(ctx, req.(*kmsg.OffsetDeleteRequest), c))
+}
+
+// bodyOffsetDelete is the dispatch table's body handler for OffsetDelete.
+func bodyOffsetDelete(h *Handler, ctx context.Context, version int16, body []byte, c *call) (kmsg.Response, bodyMem, error) {
+	req := kmsg.OffsetDeleteRequest{Version: version}
+	if err := req.ReadFrom(body); err != nil {
+		return nil, bodyMem{}, malformed(kmsg.OffsetDelete, version, err)
+	}
+	resp, err := nilIfErr(h.offsetDelete(ctx, &req, c))
+	return resp, bodyMem{}, err
+}
+
+// countOffsetDelete counts the error codes of an OffsetDelete response.
+func countOffsetDelete(resp kmsg.Response, ec *errorCounter) {
+	r, _ := resp.(*kmsg.OffsetDeleteResponse)
+	if r == nil {
+		return
+	}
+	ec.add(r.ErrorCode)
+	for i := range r.Topics {
+		for j := range r.Topics[i].Partitions {
+			ec.add(r.Topics[i].Partitions[j].ErrorCode)
+		}
+	}
 }

@@ -14,51 +14,17 @@ import (
 // counts in dst's storage (dst[:0], grown as needed), and none for a nil response or one
 // where every code is NONE.
 //
-// It works for every kmsg response: OffsetCommit, OffsetFetch and OffsetDelete responses are
-// walked directly, any other one by reflection, counting every int16 field named ErrorCode
+// It works for every kmsg response: responses of the APIs a Handler serves are walked directly, any other one by reflection, counting every int16 field named ErrorCode
 // at any depth. A gateway that answers other APIs itself uses it to report them to its
 // Observer in the Handler's shape.
 func CountErrors(dst []ErrorCount, resp kmsg.Response) []ErrorCount {
 	ec := errorCounter(dst[:0])
-	switch r := resp.(type) {
-	case nil:
-	case *kmsg.OffsetCommitResponse:
-		if r != nil {
-			for i := range r.Topics {
-				for j := range r.Topics[i].Partitions {
-					ec.add(r.Topics[i].Partitions[j].ErrorCode)
-				}
-			}
+	if resp != nil {
+		if count := countFunc(resp.Key()); count != nil {
+			count(resp, &ec)
+		} else {
+			ec.walk(reflect.ValueOf(resp))
 		}
-	case *kmsg.OffsetFetchResponse:
-		if r != nil {
-			ec.add(r.ErrorCode)
-			for i := range r.Topics {
-				for j := range r.Topics[i].Partitions {
-					ec.add(r.Topics[i].Partitions[j].ErrorCode)
-				}
-			}
-			for i := range r.Groups {
-				g := &r.Groups[i]
-				ec.add(g.ErrorCode)
-				for j := range g.Topics {
-					for k := range g.Topics[j].Partitions {
-						ec.add(g.Topics[j].Partitions[k].ErrorCode)
-					}
-				}
-			}
-		}
-	case *kmsg.OffsetDeleteResponse:
-		if r != nil {
-			ec.add(r.ErrorCode)
-			for i := range r.Topics {
-				for j := range r.Topics[i].Partitions {
-					ec.add(r.Topics[i].Partitions[j].ErrorCode)
-				}
-			}
-		}
-	default:
-		ec.walk(reflect.ValueOf(resp))
 	}
 	if len(ec) > 1 {
 		slices.SortFunc(ec, func(a, b ErrorCount) int { return cmp.Compare(a.Code, b.Code) })
@@ -94,4 +60,15 @@ func (ec *errorCounter) walk(v reflect.Value) {
 			}
 		}
 	}
+}
+
+// countFunc returns the error counter of the API of key in the dispatch table, nil for an
+// API the table does not have.
+func countFunc(key int16) func(kmsg.Response, *errorCounter) {
+	for _, a := range apiTable() {
+		if a.key.Int16() == key {
+			return a.countErrors
+		}
+	}
+	return nil
 }

@@ -191,3 +191,38 @@ type TopicResolverFunc func(ctx context.Context, ref TopicRef) (TopicRef, bool)
 func (f TopicResolverFunc) ResolveTopic(ctx context.Context, ref TopicRef) (TopicRef, bool) {
 	return f(ctx, ref)
 }
+
+// TxnRequest is what a TxnValidator is asked about: the producer of one TxnOffsetCommit, after
+// the request layer's checks and before the group's, at the point where Kafka verifies the
+// transaction with its transaction coordinator (KIP-890).
+type TxnRequest struct {
+	Version         int16 // the TxnOffsetCommit's version
+	TransactionalID string
+	ProducerID      int64
+	ProducerEpoch   int16
+	Group           string
+}
+
+// TxnValidator is the transaction coordinator's say in a TxnOffsetCommit: whether ProducerID
+// and ProducerEpoch are the transactional id's current producer, with a transaction in
+// progress to which the group's offsets were added (AddOffsetsToTxn). From version 5 a
+// coordinator on Kafka's transaction protocol 2 adds the group itself instead, as Kafka does.
+//
+// ValidateTxn returns nil to accept. To refuse it returns the coordinator's verdict as a
+// *kerr.Error (or an error wrapping one), the codes Kafka's transaction coordinator gives a
+// verification: kerr.InvalidProducerIDMapping (no such producer for the transactional id),
+// kerr.ProducerFenced (an older epoch), kerr.TransactionAbortable (no transaction in progress,
+// or the group not in it), kerr.ConcurrentTransactions (the transaction is completing), or a
+// coordinator error. The Handler answers it the way Kafka's broker answers a failed
+// verification: PRODUCER_FENCED as INVALID_PRODUCER_EPOCH, TRANSACTION_ABORTABLE as
+// INVALID_TXN_STATE below version 4 (clients before KIP-890 do not know it). Any other error
+// is answered with COORDINATOR_NOT_AVAILABLE.
+type TxnValidator interface {
+	ValidateTxn(ctx context.Context, req TxnRequest) error
+}
+
+// TxnValidatorFunc adapts a function to a TxnValidator.
+type TxnValidatorFunc func(ctx context.Context, req TxnRequest) error
+
+// ValidateTxn calls f(ctx, req).
+func (f TxnValidatorFunc) ValidateTxn(ctx context.Context, req TxnRequest) error { return f(ctx, req) }

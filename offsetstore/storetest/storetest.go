@@ -29,11 +29,11 @@
 // invalid UTF-8, NUL bytes, 1,000-byte names and the words of a store's own layout, with no
 // collision between any two), ListGroups, DeleteAbsent, DeleteGroup, InvalidPartition,
 // ErrorType, Closed, Context, NoAliasing, ReadYourWrites, Concurrency (32 goroutines; run the
-// suite with -race), Expirer, Inserter, FetchIntoer and SliceCommitter (the optional
-// capabilities of package offsetstore, checked when the store implements them), FenceStart,
-// FenceState, FenceSave, FencedWrites, FenceKept, FenceErrors, FenceConcurrency and
-// FenceDurability (offsetstore.Fencer, when the store implements it) and Durability (close
-// and reopen, when the harness is durable).
+// suite with -race), Expirer, Inserter, FetchIntoer, SliceCommitter and PendingCommitter (the
+// optional capabilities of package offsetstore, checked when the store implements them),
+// FenceStart, FenceState, FenceSave, FencedWrites, FenceKept, FenceErrors, FenceConcurrency
+// and FenceDurability (offsetstore.Fencer, when the store implements it) and Durability
+// (close and reopen, when the harness is durable).
 //
 // To run one rule of a backend's suite, select its subtest:
 //

@@ -595,6 +595,51 @@ func (s firstWins) CommitSlice(ctx context.Context, g string, ps []tp, os []offs
 	return s.Store.Commit(ctx, g, m)
 }
 
+// eagerPending is a PendingCommitter that commits staged offsets at once, the way a store that
+// has no pending state would fake it.
+type eagerPending struct{ *memstore.Store }
+
+func (s eagerPending) StagePending(ctx context.Context, g string, _ offsetstore.PendingTxn, m offsets) error {
+	return s.Store.Commit(ctx, g, m)
+}
+
+// blindPending is a PendingCommitter that materializes a committed transaction's offsets over
+// whatever was written after they were staged, the way a store without a write order does.
+type blindPending struct {
+	*memstore.Store
+	mu     *sync.Mutex
+	staged map[string]offsets // by group and producer id
+}
+
+func (s blindPending) key(g string, pid int64) string { return fmt.Sprintf("%q/%d", g, pid) }
+
+func (s blindPending) StagePending(ctx context.Context, g string, t offsetstore.PendingTxn, m offsets) error {
+	if err := s.Store.StagePending(ctx, g, t, m); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.staged[s.key(g, t.ProducerID)] == nil {
+		s.staged[s.key(g, t.ProducerID)] = offsets{}
+	}
+	maps.Copy(s.staged[s.key(g, t.ProducerID)], m)
+	return nil
+}
+
+func (s blindPending) CompletePending(ctx context.Context, g string, pid int64, commit bool) error {
+	if err := s.Store.CompletePending(ctx, g, pid, false); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	m := s.staged[s.key(g, pid)]
+	delete(s.staged, s.key(g, pid))
+	s.mu.Unlock()
+	if !commit || len(m) == 0 {
+		return nil
+	}
+	return s.Store.Commit(ctx, g, m)
+}
+
 var broken = []struct {
 	name     string
 	caughtBy string   // the rule that must report it
@@ -605,6 +650,10 @@ var broken = []struct {
 	{"CommitIfAbsent overwrites stored offsets", "Inserter", []string{"Inserter"}, fresh(func(s offsetstore.Store) offsetstore.Store { return overwriter{s.(*memstore.Store)} })},
 	{"FetchInto leaves absent partitions as the caller's slices had them", "FetchIntoer", []string{"FetchIntoer"}, fresh(func(s offsetstore.Store) offsetstore.Store { return staleFlags{s.(*memstore.Store)} })},
 	{"CommitSlice keeps the first offset of a repeated partition", "SliceCommitter", []string{"SliceCommitter"}, fresh(func(s offsetstore.Store) offsetstore.Store { return firstWins{s.(*memstore.Store)} })},
+	{"commits staged offsets before their transaction commits", "PendingCommitter", []string{"PendingCommitter"}, fresh(func(s offsetstore.Store) offsetstore.Store { return eagerPending{s.(*memstore.Store)} })},
+	{"lets a committed transaction overwrite later commits", "PendingCommitter", []string{"PendingCommitter"}, fresh(func(s offsetstore.Store) offsetstore.Store {
+		return blindPending{s.(*memstore.Store), &sync.Mutex{}, map[string]offsets{}}
+	})},
 	{"returns -1 for a missing partition", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store { return sentinel{s} })},
 	{"returns a nil map for an empty group", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store { return nilMaps{s} })},
 	{"lists every group ever committed to", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store {

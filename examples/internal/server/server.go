@@ -2,7 +2,10 @@
 // request frames with protocol.ReadRequestHeader, answers ApiVersions, Metadata and
 // FindCoordinator itself, hands the classic group APIs to an in-memory coordinator
 // (package groups) and the offset APIs to a protocol.Handler over any offsetstore.Store, and
-// writes response frames with protocol.AppendResponse.
+// writes response frames with protocol.AppendResponse. Over a store that keeps pending
+// offsets (offsetstore.PendingCommitter) it is also the transaction coordinator of
+// offsets-only transactions (package txncoord; FindCoordinator key type 1, InitProducerId,
+// AddOffsetsToTxn, AddPartitionsToTxn, EndTxn, TxnOffsetCommit).
 //
 // The gateway is a single broker, node 0, that leads every partition of a fixed set of
 // topics and coordinates every group. It serves offset management only: there is no Produce
@@ -32,6 +35,7 @@ import (
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/offsetkit/offsetkit/retention"
+	"github.com/offsetkit/offsetkit/txncoord"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -90,6 +94,10 @@ type Options struct {
 	// Observer, if set, is told about every request, connection and expired offset, for
 	// metrics.
 	Observer Observer
+	// Transactions configures the transaction coordinator, on when Store implements
+	// offsetstore.PendingCommitter; its Completer, Topics and Logger are the gateway's, and
+	// its Now too when it has none.
+	Transactions txncoord.Options
 }
 
 // DefaultOffsetsTimeout is Kafka's default offsets.commit.timeout.ms.
@@ -104,6 +112,7 @@ type Server struct {
 	idle     time.Duration
 	topics   *catalog
 	groups   *groupcoord.Coordinator
+	txns     *txncoord.Coordinator // nil when the store keeps no pending offsets
 	offsets  *protocol.Handler
 	sweeper  *retention.Sweeper // nil when the store cannot expire offsets
 	obs      Observer           // nil: nothing is observed
@@ -179,6 +188,14 @@ func New(opts Options) (*Server, error) {
 		_ = s.groups.Close()
 		return nil, fmt.Errorf("server: loading group state: %w", err)
 	}
+	if s.txns, err = s.startTransactions(opts, cat); err != nil {
+		_ = s.groups.Close()
+		return nil, err
+	}
+	var txns protocol.TxnValidator
+	if s.txns != nil {
+		txns = s.txns
+	}
 	s.offsets = protocol.New(opts.Store, protocol.Options{
 		Groups:   s.groups,
 		Topics:   cat,
@@ -187,6 +204,8 @@ func New(opts Options) (*Server, error) {
 		Timeout:  offsetsTimeout(opts.OffsetsTimeout),
 		Observer: opts.Observer,
 		Logger:   s.log.With("component", "offsets"),
+
+		Transactions: txns, // nil when the store keeps no pending offsets
 	})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.initVersions()
@@ -253,11 +272,8 @@ func (s *Server) initVersions() {
 		k.ApiKey, k.MinVersion, k.MaxVersion = o.key.Int16(), 0, o.max
 		s.versions[k.ApiKey] = k
 	}
-	for _, k := range s.offsets.APIVersions() {
-		switch kmsg.Key(k.ApiKey) {
-		case kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.OffsetDelete: // no transactions here
-			s.versions[k.ApiKey] = k
-		}
+	for _, k := range append(s.offsets.APIVersions(), s.txnVersions()...) {
+		s.versions[k.ApiKey] = k
 	}
 	s.apiKeys = slices.SortedFunc(maps.Values(s.versions), func(a, b kmsg.ApiVersionsResponseApiKey) int {
 		return cmp.Compare(a.ApiKey, b.ApiKey)
@@ -331,6 +347,9 @@ func (s *Server) Close() error {
 		_ = s.sweeper.Close() // always nil
 	}
 	err := s.groups.Close()
+	if s.txns != nil {
+		_ = s.txns.Close() // always nil
+	}
 	s.wg.Wait()
 	return err
 }
@@ -460,7 +479,7 @@ func (s *Server) handleFrame(ctx context.Context, c *conn, frame, out []byte) ([
 	}
 	resp.SetVersion(hdr.Version)
 	switch kmsg.Key(hdr.Key) {
-	case kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.OffsetDelete: // the protocol Handler reported these
+	case kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.TxnOffsetCommit, kmsg.OffsetDelete: // the protocol Handler reported these
 	default:
 		s.observe(ctx, hdr.Key, hdr.Version, start, resp)
 	}
@@ -503,8 +522,11 @@ func (s *Server) handle(ctx context.Context, c *conn, hdr protocol.RequestHeader
 		return s.groups.ListGroups(ctx, r), nil
 	case *kmsg.DeleteGroupsRequest:
 		return s.groups.DeleteGroups(ctx, r), nil
-	case *kmsg.OffsetCommitRequest, *kmsg.OffsetFetchRequest, *kmsg.OffsetDeleteRequest:
+	case *kmsg.OffsetCommitRequest, *kmsg.OffsetFetchRequest, *kmsg.OffsetDeleteRequest, *kmsg.TxnOffsetCommitRequest:
 		return s.offsets.Handle(ctx, req)
+	}
+	if resp, ok := s.handleTxn(ctx, req); ok {
+		return resp, nil
 	}
 	return nil, fmt.Errorf("%w: %s", errUnsupported, kmsg.NameForKey(req.Key()))
 }
@@ -573,7 +595,9 @@ func (s *Server) findCoordinator(c *conn, r *kmsg.FindCoordinatorRequest) *kmsg.
 	switch r.CoordinatorType {
 	case 0: // group
 	case 1: // transaction
-		code = kerr.CoordinatorNotAvailable.Code
+		if s.txns == nil {
+			code = kerr.CoordinatorNotAvailable.Code
+		}
 	default:
 		code = kerr.InvalidRequest.Code
 	}
