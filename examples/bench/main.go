@@ -18,7 +18,8 @@
 //
 //	-ops string        operations, comma separated (default "commit,fetch")
 //	-clients string    client counts, comma separated (default "1,8")
-//	-targets string    servers (default "gateway,kfake,echo")
+//	-targets string    servers (default "gateway,kfake,echo"); name=path adds the gateway of
+//	                   the bench binary at path (another build) as target name
 //	-groups int        groups the clients cycle over (default 16)
 //	-partitions int    partitions a request (default 8)
 //	-duration duration load per target and cell and round (default 2s)
@@ -140,12 +141,18 @@ type child struct {
 	addr  string
 }
 
+// startChild starts the server of target; a target name=path is the gateway of the bench
+// binary at path (an older build, say), reported as name.
 func startChild(cfg config, target string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-serve", target, "-topics", fmt.Sprintf("t1:%d", cfg.partitions)}
+	serve := target
+	if name, path, ok := strings.Cut(target, "="); ok {
+		target, exe, serve = name, path, "gateway"
+	}
+	args := []string{"-serve", serve, "-topics", fmt.Sprintf("t1:%d", cfg.partitions)}
 	if cfg.profile != "" {
 		args = append(args,
 			"-cpuprofile", filepath.Join(cfg.profile, target+".cpu.pprof"),
@@ -234,11 +241,13 @@ func measureAll(cfg config, log io.Writer) (map[cellKey]sample, error) {
 			_ = c.stop()
 		}
 	}()
-	for _, t := range cfg.targets {
+	for i, t := range cfg.targets {
 		c, err := startChild(cfg, t)
 		if err != nil {
 			return nil, err
 		}
+		t, _, _ = strings.Cut(t, "=")
+		cfg.targets[i] = t
 		children[t] = c
 	}
 	out := make(map[cellKey]sample)

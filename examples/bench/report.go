@@ -62,6 +62,21 @@ func render(cfg config, res map[cellKey]sample) string {
 			b.WriteString("\n")
 		}
 	}
+	for _, t := range cfg.targets {
+		if t == "gateway" || t == "kfake" || t == "echo" || !has("gateway") {
+			continue
+		}
+		fmt.Fprintf(&b, "\n| op, clients | gateway vs %s, throughput | server CPU per request, gateway vs %s |\n|---|---|---|\n", t, t)
+		for _, op := range cfg.ops {
+			for _, n := range cfg.clients {
+				g, gok := res[cellKey{op, n, "gateway"}]
+				o, ook := res[cellKey{op, n, t}]
+				if gok && ook {
+					fmt.Fprintf(&b, "| %s, %d | %.2fx | %.1f vs %.1f µs (%.2fx) |\n", op, n, g.perSec/o.perSec, us(g.cpu), us(o.cpu), float64(g.cpu)/float64(o.cpu))
+				}
+			}
+		}
+	}
 	return b.String()
 }
 
