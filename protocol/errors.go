@@ -68,8 +68,9 @@ func StoreErrorCode(err error) int16 {
 // FetchErrorCode maps a store failure on OffsetFetch to the group (or, for v0-v1, partition)
 // error a client sees. It is StoreErrorCode with COORDINATOR_NOT_AVAILABLE replaced by
 // NOT_COORDINATOR: Kafka does the same on its fetch path that reads the offsets log
-// (GroupCoordinatorService.fetchOffsets with RequireStable), because Java clients older than 3.9 fail an OffsetFetch on
-// COORDINATOR_NOT_AVAILABLE but retry NOT_COORDINATOR after rediscovering the coordinator.
+// (GroupCoordinatorService.fetchOffsets with RequireStable), because Java clients older than
+// 3.9 fail an OffsetFetch on COORDINATOR_NOT_AVAILABLE but retry NOT_COORDINATOR after
+// rediscovering the coordinator.
 func FetchErrorCode(err error) int16 {
 	if c := StoreErrorCode(err); c != kerr.CoordinatorNotAvailable.Code {
 		return c

@@ -13,11 +13,11 @@ import (
 	"github.com/offsetkit/offsetkit/offsetstore"
 )
 
-// API keys the Handler serves.
+// API keys the Handler serves, as int16 for the wire.
 const (
-	keyOffsetCommit int16 = 8
-	keyOffsetFetch  int16 = 9
-	keyOffsetDelete int16 = 47
+	keyOffsetCommit = int16(kmsg.OffsetCommit)
+	keyOffsetFetch  = int16(kmsg.OffsetFetch)
+	keyOffsetDelete = int16(kmsg.OffsetDelete)
 )
 
 // DefaultMaxMetadataBytes is Kafka's default offset.metadata.max.bytes, used when
