@@ -79,7 +79,10 @@ func (s *Store) FetchInto(ctx context.Context, group string, partitions []offset
 // for which expired returns true and returns them. A group left with no offsets is removed.
 // expired runs under that lock, so it must not call the Store.
 func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
-	const op = "ExpireOffsets"
+	return s.expire(ctx, "ExpireOffsets", group, expired, unfenced)
+}
+
+func (s *Store) expire(ctx context.Context, op, group string, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool, f fence) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
 	if err := s.check(ctx, op, group); err != nil {
 		return nil, err
 	}
@@ -88,6 +91,9 @@ func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(of
 		return nil, err
 	}
 	defer sh.mu.Unlock()
+	if err := sh.checkFence(op, group, f); err != nil {
+		return nil, err
+	}
 	out := make(map[offsetstore.TopicPartition]offsetstore.Offset)
 	g := sh.groups[group]
 	if g == nil {
@@ -111,5 +117,5 @@ func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(of
 // CommitIfAbsent implements offsetstore.Inserter: under the group's lock it stores each offset
 // whose partition has nothing stored.
 func (s *Store) CommitIfAbsent(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	return s.commit(ctx, "CommitIfAbsent", group, offsets, true)
+	return s.commit(ctx, "CommitIfAbsent", group, offsets, true, unfenced)
 }

@@ -55,7 +55,8 @@ type Store struct {
 type shard struct {
 	mu     sync.RWMutex
 	groups map[string]*group
-	_      [128 - 24 - 8]byte
+	states map[string]offsetstore.GroupState // fences and group states (offsetstore.Fencer)
+	_      [128 - 24 - 8 - 8]byte
 }
 
 var _ offsetstore.Store = (*Store)(nil)
@@ -77,6 +78,7 @@ func New(opts Options) *Store {
 	}
 	for i := range s.shards {
 		s.shards[i].groups = make(map[string]*group)
+		s.shards[i].states = make(map[string]offsetstore.GroupState)
 	}
 	return s
 }
@@ -93,6 +95,18 @@ func (s *Store) lockShard(op, group string) (*shard, error) {
 	if s.closed.Load() {
 		sh.mu.Unlock()
 		return nil, &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	return sh, nil
+}
+
+// rlockShardAt read-locks the i-th shard, then fails with ErrClosed if Close ran since the
+// caller's check. The caller read-unlocks sh.mu.
+func (s *Store) rlockShardAt(op string, i int) (*shard, error) {
+	sh := &s.shards[i]
+	sh.mu.RLock()
+	if s.closed.Load() {
+		sh.mu.RUnlock()
+		return nil, &offsetstore.Error{Op: op, Err: offsetstore.ErrClosed}
 	}
 	return sh, nil
 }
@@ -134,26 +148,26 @@ func (s *Store) check(ctx context.Context, op, group string) error {
 // truncated to the millisecond. A negative partition fails the whole batch with ErrInvalid
 // before anything is stored.
 func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	return s.commit(ctx, "Commit", group, offsets, false)
+	return s.commit(ctx, "Commit", group, offsets, false, unfenced)
 }
 
 // commit stores offsets for group under the group's lock: every offset, or with ifAbsent only
 // those whose partition has nothing stored.
-func (s *Store) commit(ctx context.Context, op, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset, ifAbsent bool) error {
+func (s *Store) commit(ctx context.Context, op, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset, ifAbsent bool, f fence) error {
 	if err := s.check(ctx, op, group); err != nil {
 		return err
 	}
 	if err := offsetstore.ValidateOffsets(offsets); err != nil {
 		return &offsetstore.Error{Op: op, Group: group, Err: err}
 	}
-	if len(offsets) == 0 {
-		return nil
-	}
 	sh, err := s.lockShard(op, group)
 	if err != nil {
 		return err
 	}
 	defer sh.mu.Unlock()
+	if err := sh.checkFence(op, group, f); err != nil || len(offsets) == 0 {
+		return err
+	}
 	w := writer{g: sh.group(group)}
 	for tp, o := range offsets {
 		w.set(tp, o, ifAbsent)
@@ -209,21 +223,24 @@ func (s *Store) FetchAll(ctx context.Context, group string) (map[offsetstore.Top
 // stored. A group whose last offset is deleted no longer exists: ListGroups omits it and
 // DeleteGroup reports ErrGroupNotFound.
 func (s *Store) Delete(ctx context.Context, group string, partitions []offsetstore.TopicPartition) error {
-	const op = "Delete"
+	return s.delete(ctx, "Delete", group, partitions, unfenced)
+}
+
+func (s *Store) delete(ctx context.Context, op, group string, partitions []offsetstore.TopicPartition, f fence) error {
 	if err := s.check(ctx, op, group); err != nil {
 		return err
 	}
 	if err := offsetstore.ValidatePartitions(partitions); err != nil {
 		return &offsetstore.Error{Op: op, Group: group, Err: err}
 	}
-	if len(partitions) == 0 {
-		return nil
-	}
 	sh, err := s.lockShard(op, group)
 	if err != nil {
 		return err
 	}
 	defer sh.mu.Unlock()
+	if err := sh.checkFence(op, group, f); err != nil {
+		return err
+	}
 	g := sh.groups[group]
 	if g == nil {
 		return nil
@@ -240,7 +257,10 @@ func (s *Store) Delete(ctx context.Context, group string, partitions []offsetsto
 // DeleteGroup removes every offset of group, or returns an error matching
 // offsetstore.ErrGroupNotFound when it has none.
 func (s *Store) DeleteGroup(ctx context.Context, group string) error {
-	const op = "DeleteGroup"
+	return s.deleteGroup(ctx, "DeleteGroup", group, unfenced)
+}
+
+func (s *Store) deleteGroup(ctx context.Context, op, group string, f fence) error {
 	if err := s.check(ctx, op, group); err != nil {
 		return err
 	}
@@ -249,6 +269,9 @@ func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 		return err
 	}
 	defer sh.mu.Unlock()
+	if err := sh.checkFence(op, group, f); err != nil {
+		return err
+	}
 	if _, ok := sh.groups[group]; !ok {
 		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrGroupNotFound}
 	}
@@ -294,6 +317,7 @@ func (s *Store) Close() error {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		sh.groups = nil
+		sh.states = nil
 		sh.mu.Unlock()
 	}
 	return nil

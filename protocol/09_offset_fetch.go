@@ -214,10 +214,12 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, g *kmsg.Offs
 	if v >= 9 {
 		greq.MemberID, greq.Generation = g.MemberID, g.MemberEpoch
 	}
-	if _, code, noActive := h.consult(ctx, greq); !noActive && code != 0 {
+	res, code, noActive := h.consult(ctx, greq)
+	if !noActive && code != 0 {
 		out.ErrorCode, out.Topics = code, nil
 		return
 	}
+	release(res) // a fetch writes nothing
 
 	// 4. The store: one FetchInto (or Fetch) of the partitions that passed, whose results come
 	// back in the order they were looked up, which is the order of the response.

@@ -97,53 +97,94 @@ func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 		}
 	}
 
-	// 3. The group.
-	if req.Group == "" {
-		return fail(kerr.InvalidGroupID.Code)
-	}
-	res, code, noActive := h.consult(ctx, GroupRequest{
-		Op: OpOffsetDelete, Version: req.Version, Group: req.Group, Generation: -1, Topics: forwardedTopics,
-	})
-	if noActive {
+	// 3. The group. An unavailable coordinator is answered before the group id is checked
+	// (GroupCoordinatorService.deleteOffsets); the empty group id is never valid here.
+	greq := GroupRequest{Op: OpOffsetDelete, Version: req.Version, Group: req.Group, Generation: -1, Topics: forwardedTopics}
+	ask := func() (GroupResult, int16) {
+		res, code, noActive := h.consult(ctx, greq)
+		if code == kerr.CoordinatorNotAvailable.Code {
+			return res, code
+		}
+		if req.Group == "" {
+			if code == 0 {
+				release(res)
+			}
+			return GroupResult{}, kerr.InvalidGroupID.Code
+		}
+		if !noActive {
+			return res, code
+		}
 		exists, err := h.groupExists(ctx, req.Group)
 		switch {
 		case err != nil:
-			return fail(h.storeErrorCode(ctx, c, keyOffsetDelete, req.Group, err))
+			release(res)
+			return GroupResult{}, h.storeErrorCode(ctx, c, keyOffsetDelete, req.Group, err)
 		case !exists:
-			return fail(kerr.GroupIDNotFound.Code)
+			release(res)
+			return GroupResult{}, kerr.GroupIDNotFound.Code
 		}
-	} else if code != 0 {
+		return res, 0
+	}
+	res, code := ask()
+	if code != 0 {
 		return fail(code)
 	}
 
-	// 4. Subscribed topics, then one delete.
+	// 4. Subscribed topics, then one delete, under the group's fence when the coordinator
+	// gave one. Asked again after the group changed under the delete, the subscriptions are
+	// the new acceptance's.
 	if forwarded == 0 {
+		release(res)
 		return resp, nil
 	}
-	subscribed := make(map[string]bool, len(res.Subscribed))
-	for _, t := range res.Subscribed {
-		subscribed[t] = true
+	type target struct {
+		topic string
+		rp    *kmsg.OffsetDeleteResponseTopicPartition
 	}
-	del := make([]offsetstore.TopicPartition, 0, forwarded)
+	targets := make([]target, 0, forwarded)
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		sub := subscribed[rt.Topic]
 		for j := range rt.Partitions {
-			rp := &rt.Partitions[j]
-			if rp.ErrorCode != 0 {
-				continue
+			if rt.Partitions[j].ErrorCode == 0 {
+				targets = append(targets, target{rt.Topic, &rt.Partitions[j]})
 			}
-			if sub {
-				rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
-				continue
-			}
-			del = append(del, offsetstore.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
 		}
 	}
-	if len(del) > 0 {
-		if err := h.store.Delete(ctx, req.Group, del); err != nil {
-			return fail(h.storeErrorCode(ctx, c, keyOffsetDelete, req.Group, err))
-		}
+	del := make([]offsetstore.TopicPartition, 0, forwarded)
+	code, err := h.guarded(res, fencedWrite{
+		write: func(fenced bool, fence int64) error {
+			subscribed := make(map[string]bool, len(res.Subscribed))
+			for _, t := range res.Subscribed {
+				subscribed[t] = true
+			}
+			del = del[:0]
+			for _, t := range targets {
+				t.rp.ErrorCode = 0
+				if subscribed[t.topic] {
+					t.rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
+				} else {
+					del = append(del, offsetstore.TopicPartition{Topic: t.topic, Partition: t.rp.Partition})
+				}
+			}
+			switch {
+			case len(del) == 0:
+				return nil
+			case fenced:
+				return h.fencer.DeleteFenced(ctx, req.Group, fence, del)
+			default:
+				return h.store.Delete(ctx, req.Group, del)
+			}
+		},
+		again: func() (GroupResult, int16) {
+			res, code = ask()
+			return res, code
+		},
+	})
+	switch {
+	case err != nil:
+		return fail(h.storeErrorCode(ctx, c, keyOffsetDelete, req.Group, err))
+	case code != 0:
+		return fail(code)
 	}
 	return resp, nil
 }

@@ -81,6 +81,12 @@ func FetchErrorCode(err error) int16 {
 // hookErrorCode turns a GroupValidator's refusal into a Kafka code: the code of a *kerr.Error
 // it wraps, else COORDINATOR_NOT_AVAILABLE. ok is false when err carries no refusal at all (a
 // typed-nil *kerr.Error or a code of 0), which the Handler treats as acceptance.
+// isKafkaError reports whether err is, or wraps, a *kerr.Error.
+func isKafkaError(err error) bool {
+	var ke *kerr.Error
+	return errors.As(err, &ke)
+}
+
 func hookErrorCode(err error) (code int16, ok bool) {
 	var ke *kerr.Error
 	if errors.As(err, &ke) {

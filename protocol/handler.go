@@ -78,6 +78,7 @@ type Handler struct {
 	store        offsetstore.Store
 	intoer       offsetstore.FetchIntoer    // store's FetchInto, nil without one
 	slicer       offsetstore.SliceCommitter // store's CommitSlice, nil without one
+	fencer       offsetstore.Fencer         // store's fenced writes, nil without them
 	groups       GroupValidator
 	auth         Authorizer
 	topics       TopicChecker
@@ -127,6 +128,7 @@ func New(store offsetstore.Store, opts Options) *Handler {
 	}
 	h.intoer, _ = store.(offsetstore.FetchIntoer)
 	h.slicer, _ = store.(offsetstore.SliceCommitter)
+	h.fencer, _ = store.(offsetstore.Fencer)
 	if h.maxMeta == 0 {
 		h.maxMeta = DefaultMaxMetadataBytes
 	}

@@ -55,6 +55,31 @@ type GroupResult struct {
 	// Subscribed lists, for OpOffsetDelete, the topics of GroupRequest.Topics the group is
 	// subscribed to: their partitions get GROUP_SUBSCRIBED_TO_TOPIC. Ignored for other ops.
 	Subscribed []string
+
+	// Fenced makes the Handler's store write for this acceptance conditional on the group's
+	// fence being Fence at the moment the store applies it (offsetstore.Fencer): the
+	// coordinator moves the fence whenever the facts it accepted the request on change (a
+	// new generation, a new owner, a write that timed out), so a write accepted under old
+	// facts can never land after newer ones. When the store refuses the write with
+	// offsetstore.ErrFenced the Handler asks the GroupValidator again, as if the request had
+	// arrived after the change, and answers with its new verdict (ILLEGAL_GENERATION,
+	// REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID, NOT_COORDINATOR, GROUP_SUBSCRIBED_TO_TOPIC,
+	// ...) or writes again under the new fence; after a few such rounds it answers the
+	// retriable code of a store failure. Over a store that is not an offsetstore.Fencer the
+	// write is made unconditionally: a coordinator that fences must check the store first.
+	// Fenced is ignored for OffsetFetch, which writes nothing.
+	Fenced bool
+	// Fence is the group fence epoch the request was accepted under; see Fenced.
+	Fence int64
+	// Done, when not nil, is called exactly once after the Handler is finished with the store
+	// write this acceptance covers: with nil when the write succeeded or nothing was written,
+	// and otherwise with the write's error (offsetstore.ErrFenced, a timeout, a store
+	// failure). A coordinator uses it to track writes in flight: to hold a change of
+	// generation until the writes accepted under the old one have returned (over a store
+	// without fences), or to move the fence after a write failed, so that a write that
+	// timed out in the Handler but is still travelling to the store can never land after
+	// the next write is acknowledged. Done must not block for long.
+	Done func(err error)
 }
 
 // GroupValidator is the group coordinator's say in an offset request: member, generation,

@@ -28,7 +28,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/offsetkit/offsetkit/examples/internal/groups"
+	"github.com/offsetkit/offsetkit/groupcoord"
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/offsetkit/offsetkit/retention"
@@ -70,7 +70,7 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Groups configures the group coordinator; its Store and Logger are taken from above, and
 	// its Now too when it has none.
-	Groups groups.Options
+	Groups groupcoord.Options
 	// Now is the clock of commit times, group deadlines and offset retention. Nil means
 	// time.Now.
 	Now func() time.Time
@@ -103,7 +103,7 @@ type Server struct {
 	budget   *byteBudget // nil: no bound on large frames in flight
 	idle     time.Duration
 	topics   *catalog
-	groups   *groups.Coordinator
+	groups   *groupcoord.Coordinator
 	offsets  *protocol.Handler
 	sweeper  *retention.Sweeper // nil when the store cannot expire offsets
 	obs      Observer           // nil: nothing is observed
@@ -169,7 +169,16 @@ func New(opts Options) (*Server, error) {
 	if gopts.Now == nil {
 		gopts.Now = opts.Now
 	}
-	s.groups = groups.New(gopts)
+	s.groups = groupcoord.New(gopts)
+	// Durable group state (a store with fences): groups that were Empty keep the time they
+	// became Empty across a restart, so retention expires their offsets as Kafka would.
+	loadCtx, cancelLoad := context.WithTimeout(context.Background(), offsetsTimeout(opts.OffsetsTimeout)+10*time.Second)
+	err = s.groups.Load(loadCtx)
+	cancelLoad()
+	if err != nil {
+		_ = s.groups.Close()
+		return nil, fmt.Errorf("server: loading group state: %w", err)
+	}
 	s.offsets = protocol.New(opts.Store, protocol.Options{
 		Groups:   s.groups,
 		Topics:   cat,

@@ -1,4 +1,4 @@
-package groups
+package groupcoord
 
 import (
 	"context"
@@ -134,7 +134,7 @@ func TestOffsetsExpiredForgetsOnlyIdleGroups(t *testing.T) {
 	require.True(t, f.held("stable"), "live members: kept")
 	f.c.OffsetsExpired("empty", nil, true)
 	require.False(t, f.held("empty"), "Empty and no offsets left: forgotten")
-	_, err := f.c.ValidateGroup(context.Background(), protocol.GroupRequest{Op: protocol.OpOffsetCommit, Group: "empty", Generation: -1})
+	_, err := validate(context.Background(), f.c, protocol.GroupRequest{Op: protocol.OpOffsetCommit, Group: "empty", Generation: -1})
 	require.ErrorIs(t, err, protocol.ErrNoActiveGroup)
 }
 
