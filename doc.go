@@ -12,6 +12,9 @@
 //     OffsetDelete built on franz-go's kmsg, which a gateway wires into its own connection
 //     loop, with the frame, header and ApiVersions helpers that loop needs, and hooks for its
 //     group coordinator, authorization and topic metadata.
+//   - [github.com/offsetkit/offsetkit/groupcoord]: a classic (JoinGroup/SyncGroup) group
+//     coordinator that implements the protocol package's GroupValidator, so that offset
+//     commits are checked against live membership as Kafka checks them.
 //   - [github.com/offsetkit/offsetkit/retention]: Kafka's offset expiry
 //     (offsets.retention.minutes), a sweeper over any store with the optional Expirer
 //     capability, with the group's state supplied by the gateway's coordinator.
