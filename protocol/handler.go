@@ -50,8 +50,10 @@ type Options struct {
 	// offsets.commit.timeout.ms (5 seconds by default there). When it expires the request is
 	// answered with the retriable code its store failure maps to (COORDINATOR_NOT_AVAILABLE
 	// for commits and deletes, NOT_COORDINATOR for fetches), so a client retries instead of
-	// waiting on a stalled store. A write that timed out may still land later; a client that
-	// retries overwrites it. 0 adds no bound beyond the caller's context.
+	// waiting on a stalled store. A write that timed out may still land later, but never
+	// after a newer acknowledged one when the GroupValidator fences writes (GroupResult.Fenced:
+	// its Done learns of the failure and the coordinator moves the fence before it accepts
+	// again). 0 adds no bound beyond the caller's context.
 	Timeout time.Duration
 	// Observer is told about every request, for metrics and tracing (see Observer). nil
 	// observes nothing and costs nothing.
