@@ -10,8 +10,14 @@
 //     default.
 //   - [github.com/offsetkit/offsetkit/protocol]: handlers for OffsetCommit, OffsetFetch,
 //     OffsetDelete and TxnOffsetCommit built on franz-go's kmsg, which a gateway wires into its
-//     own connection loop, with hooks for its group coordinator, authorization and topic
-//     metadata.
+//     own connection loop, with hooks for its group coordinator, transaction coordinator,
+//     authorization and topic metadata. TxnOffsetCommit is served over a store that keeps
+//     pending transactional offsets (offsetstore.PendingCommitter; memstore and filerstore do).
+//   - [github.com/offsetkit/offsetkit/groupcoord]: a classic (JoinGroup/SyncGroup) group
+//     coordinator, the GroupValidator of a gateway with consumer groups.
+//   - [github.com/offsetkit/offsetkit/txncoord]: a transaction coordinator for offsets-only
+//     transactions (InitProducerId, AddOffsetsToTxn, AddPartitionsToTxn, EndTxn, timeouts),
+//     the TxnValidator of a gateway serving exactly-once consumers.
 //   - [github.com/offsetkit/offsetkit/retention]: Kafka's offset expiry
 //     (offsets.retention.minutes), a sweeper over any store with the optional Expirer
 //     capability, with the group's state supplied by the gateway's coordinator.
