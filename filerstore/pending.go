@@ -88,7 +88,7 @@ func decodePending(e *filer_pb.Entry) (pendingFile, error) {
 }
 
 // pendingRoot is the directory of every group's pending offsets.
-func (s *Store) pendingRoot() string { return joinPath(s.root+".offsetkit", pendingDirName) }
+func (s *Store) pendingRoot() string { return joinPath(s.root+stateRootSuffix, pendingDirName) }
 
 // pendingDir is the directory of group's pending offsets.
 func (s *Store) pendingDir(group string) string { return joinPath(s.pendingRoot(), EscapeName(group)) }
@@ -107,11 +107,33 @@ func (s *Store) StagePending(ctx context.Context, group string, txn offsetstore.
 		return s.fail(ctx, op, group, err)
 	}
 	defer done()
-	return s.fail(ctx, op, group, s.stagePending(opCtx, group, txn, offsets))
+	return s.fail(ctx, op, group, s.stagePending(opCtx, group, txn, offsets, false, 0))
 }
 
-func (s *Store) stagePending(ctx context.Context, group string, txn offsetstore.PendingTxn, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
+// StagePendingFenced implements offsetstore.PendingCommitter: StagePending whose write is one
+// ObjectTransaction conditioned on the group's fence (see CommitFenced).
+func (s *Store) StagePendingFenced(ctx context.Context, group string, fence int64, txn offsetstore.PendingTxn, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
+	const op = "StagePendingFenced"
+	if err := offsetstore.ValidateOffsets(offsets); err != nil {
+		return s.fail(ctx, op, group, err)
+	}
+	opCtx, done, err := s.begin(ctx)
+	if err != nil {
+		return s.fail(ctx, op, group, err)
+	}
+	defer done()
+	if err := s.fenced(opCtx, group); err != nil {
+		return s.fail(ctx, op, group, err)
+	}
+	return s.fail(ctx, op, group, s.stagePending(opCtx, group, txn, offsets, true, fence))
+}
+
+func (s *Store) stagePending(ctx context.Context, group string, txn offsetstore.PendingTxn, offsets map[offsetstore.TopicPartition]offsetstore.Offset, fenced bool, fence int64) error {
 	if len(offsets) == 0 {
+		if fenced {
+			_, err := s.fencedTransact(ctx, group, fence, nil)
+			return err
+		}
 		return nil
 	}
 	dir, name := s.pendingDir(group), pidName(txn.ProducerID)
@@ -157,13 +179,12 @@ func (s *Store) stagePending(ctx context.Context, group string, txn offsetstore.
 	if err != nil {
 		return err
 	}
-	return s.mutate(ctx, dir, []*filer_pb.StreamMutateEntryRequest{createMutation(dir, fileEntry(name, content, now()))})
-}
-
-// StagePendingFenced implements offsetstore.PendingCommitter. The Store keeps no group fences,
-// so it returns an error matching errors.ErrUnsupported.
-func (s *Store) StagePendingFenced(ctx context.Context, group string, _ int64, _ offsetstore.PendingTxn, _ map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	return s.fail(ctx, "StagePendingFenced", group, fmt.Errorf("%w: filerstore keeps no group fences", errors.ErrUnsupported))
+	write := createMutation(dir, fileEntry(name, content, now()))
+	if fenced {
+		_, err := s.fencedTransact(ctx, group, fence, []*filer_pb.ObjectMutation{objectMutation(write)})
+		return err
+	}
+	return s.mutate(ctx, dir, []*filer_pb.StreamMutateEntryRequest{write})
 }
 
 // CompletePending implements offsetstore.PendingCommitter: a lookup of the producer's pending

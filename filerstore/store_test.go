@@ -368,6 +368,20 @@ func TestInvalid(t *testing.T) {
 	}
 }
 
+// TestNewErrorMessages checks the rendered errors of New, which need no filer: the package
+// comes first, the offsetstore sentinel last.
+func TestNewErrorMessages(t *testing.T) {
+	_, err := filerstore.New(nil, filerstore.Options{})
+	if got, want := fmt.Sprint(err), "filerstore: nil client: invalid argument"; got != want {
+		t.Errorf("New(nil) = %q, want %q", got, want)
+	}
+	var client filer_pb.SeaweedFilerClient = filer_pb.NewSeaweedFilerClient(nil)
+	_, err = filerstore.New(client, filerstore.Options{Root: "relative"})
+	if got, want := fmt.Sprint(err), `filerstore: root "relative" is not a clean absolute path: invalid argument`; got != want {
+		t.Errorf("New(Root relative) = %q, want %q", got, want)
+	}
+}
+
 // TestMetadataBytes: metadata that is not valid UTF-8 (which a JSON string cannot carry)
 // round-trips byte for byte.
 func TestMetadataBytes(t *testing.T) {

@@ -1,7 +1,8 @@
 // Package groupcoord is a classic (JoinGroup/SyncGroup) group coordinator: it
 // keeps members, generations and assignments in memory, serves the classic group APIs, and
 // implements protocol.GroupValidator so that OffsetCommit and OffsetDelete are checked against
-// live membership exactly as Apache Kafka checks them (kafka-offsets.md sections 3.2 and 5).
+// live membership exactly as Apache Kafka checks them (ClassicGroup.validateOffsetCommit and
+// the group part of OffsetDelete; docs/kafka-semantics.md, sections 3.2 and 5).
 //
 // Offsets are not kept here: the coordinator only consults the offset store to list, describe
 // and delete groups that exist because they have committed offsets (Kafka's "simple" groups).
@@ -20,6 +21,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -64,6 +66,7 @@ type Options struct {
 // stops its deadline goroutine and releases every blocked JoinGroup and SyncGroup.
 type Coordinator struct {
 	store  offsetstore.Store
+	fencer offsetstore.Fencer // store's fences, nil without them
 	log    *slog.Logger
 	now    func() time.Time
 	minSes time.Duration
@@ -72,6 +75,7 @@ type Coordinator struct {
 
 	mu     sync.Mutex
 	groups map[string]*group
+	fences map[string]*gfence // by group id; see fence.go
 	closed bool
 
 	ctx    context.Context // cancelled by Close, to abandon store lookups of the deadline goroutine
@@ -107,6 +111,12 @@ type group struct {
 	pendingSync  map[string]bool      // members that have not sent SyncGroup this generation
 	deadline     time.Time            // end of the join phase, or of the sync phase
 	emptySince   time.Time            // when the group last became Empty
+	stateSince   time.Time            // when the group entered its current state
+	// subscribed is the set of topics the current generation's members subscribe to, fixed
+	// when the generation starts (ClassicGroup.computeSubscribedTopics); nil when unknown (a
+	// group of another protocol type, one whose first generation has not started, or
+	// subscriptions that do not parse), which counts as subscribed to every topic.
+	subscribed map[string]bool
 	// offsetsChecked is when an idle Empty group was last found to have offsets in the store.
 	offsetsChecked time.Time
 	seq            uint64 // join order of members, for the leader choice
@@ -138,8 +148,10 @@ func New(opts Options) *Coordinator {
 		maxSes: opts.MaxSessionTimeout,
 		keep:   opts.EmptyGroupRetention,
 		groups: make(map[string]*group),
+		fences: make(map[string]*gfence),
 		done:   make(chan struct{}),
 	}
+	c.fencer, _ = opts.Store.(offsetstore.Fencer)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -202,32 +214,48 @@ func (c *Coordinator) Close() error {
 }
 
 // ValidateGroup implements protocol.GroupValidator with Kafka's classic-group rules
-// (kafka-offsets.md 3.2 for commits, 4.1 for fetches, 5 for deletes). A group the coordinator
-// does not hold gives protocol.ErrNoActiveGroup, so the protocol Handler applies the rules for
-// a missing or offsets-only ("simple") group itself.
-func (c *Coordinator) ValidateGroup(_ context.Context, req protocol.GroupRequest) (protocol.GroupResult, error) {
+// (docs/kafka-semantics.md: section 3.2 for commits, 4.1 for fetches, 5 for deletes). A group
+// the coordinator does not hold gives protocol.ErrNoActiveGroup, so the protocol Handler
+// applies the rules for a missing or offsets-only ("simple") group itself.
+//
+// An acceptance of a commit or a delete carries the group's fence over a store that
+// implements offsetstore.Fencer, and a Done through which the coordinator tracks the write
+// (see the package documentation). Before the first acceptance for a group, and after a
+// change of the group, it waits (within ctx) for the fence to move.
+func (c *Coordinator) ValidateGroup(ctx context.Context, req protocol.GroupRequest) (protocol.GroupResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return protocol.GroupResult{}, kerr.CoordinatorNotAvailable
 	}
+	f, err := c.readyLocked(ctx, req.Group)
+	if err != nil {
+		return protocol.GroupResult{}, err
+	}
 	g, ok := c.groups[req.Group]
-	if !ok {
-		return protocol.GroupResult{}, protocol.ErrNoActiveGroup
-	}
-	switch req.Op {
-	case protocol.OpOffsetFetch:
+	var res protocol.GroupResult
+	switch {
+	case req.Op == protocol.OpOffsetFetch:
 		// Classic groups ignore the member id and epoch of OffsetFetch v9+, and a Dead group
-		// reads as having no offsets beyond what the store holds.
-		return protocol.GroupResult{}, nil
-	case protocol.OpOffsetDelete:
-		return c.validateDelete(g, req)
+		// reads as having no offsets beyond what the store holds. A fetch writes nothing.
+		if !ok {
+			return res, protocol.ErrNoActiveGroup
+		}
+		return res, nil
+	case !ok:
+		err = protocol.ErrNoActiveGroup
+	case req.Op == protocol.OpOffsetDelete:
+		res, err = c.validateDelete(g, req)
 	default:
-		return protocol.GroupResult{}, c.validateCommit(g, req)
+		err = c.validateCommit(g, req)
 	}
+	if err == nil || errors.Is(err, protocol.ErrNoActiveGroup) {
+		res.Fenced, res.Fence, res.Done = c.accept(req.Group, f)
+	}
+	return res, err
 }
 
-// validateCommit is ClassicGroup.validateOffsetCommit (kafka-offsets.md 3.2), rule by rule.
+// validateCommit is ClassicGroup.validateOffsetCommit, rule by rule.
 func (c *Coordinator) validateCommit(g *group, req protocol.GroupRequest) error {
 	member := ""
 	if req.MemberID != nil {
@@ -259,19 +287,22 @@ func (c *Coordinator) validateCommit(g *group, req protocol.GroupRequest) error 
 			return kerr.RebalanceInProgress
 		}
 		// Rule 6 accepts; a member's commit in Stable or PreparingRebalance also counts as a
-		// heartbeat (kafka-offsets.md 3.1 step 10).
+		// heartbeat, as Kafka's OffsetMetadataManager reschedules the member's session timeout.
 		if g.state == stateStable || g.state == statePreparingRebalance {
 			m.heartbeatDue = c.now().Add(m.sessionTimeout)
 		}
 		return nil
-	case req.Op == protocol.OpTxnOffsetCommit: // rule 4 is not for transactional commits
+	case req.Op == protocol.OpTxnOffsetCommit:
+		// Rule 4 is not applied to transactional commits (ClassicGroup.validateOffsetCommit
+		// with isTransactional): a producer commits for a group without being a member.
 		return nil
 	default: // rule 4: gen < 0, member "", no instance, on a group that is not Empty
 		return kerr.UnknownMemberID
 	}
 }
 
-// validateDelete is the group part of OffsetDelete (kafka-offsets.md 5, step 3 and 4).
+// validateDelete is the group part of OffsetDelete (ClassicGroup.validateDeleteOffsets and the
+// subscribed-topic check; docs/kafka-semantics.md, section 5).
 func (c *Coordinator) validateDelete(g *group, req protocol.GroupRequest) (protocol.GroupResult, error) {
 	switch g.state {
 	case stateDead:
@@ -282,38 +313,42 @@ func (c *Coordinator) validateDelete(g *group, req protocol.GroupRequest) (proto
 	if g.protocolType != ConsumerProtocolType {
 		return protocol.GroupResult{}, kerr.NonEmptyGroup
 	}
-	subscribed, known := g.subscribedTopics()
+	// ClassicGroup.isSubscribedToTopic: the subscriptions fixed when the generation started,
+	// every topic when they are unknown.
 	var res protocol.GroupResult
 	for _, t := range req.Topics {
-		if !known || subscribed[t] {
+		if g.subscribed == nil || g.subscribed[t] {
 			res.Subscribed = append(res.Subscribed, t)
 		}
 	}
 	return res, nil
 }
 
-// subscribedTopics is Kafka's ClassicGroup.computeSubscribedTopics for a consumer group: the
-// union of the members' subscriptions in the selected protocol's metadata. known is false when
-// the subscriptions cannot be told (no protocol selected yet, or metadata that does not parse),
-// in which case the group counts as subscribed to every topic.
-func (g *group) subscribedTopics() (topics map[string]bool, known bool) {
-	topics = make(map[string]bool)
+// computeSubscribed is Kafka's ClassicGroup.computeSubscribedTopics, run when a generation
+// starts: for a consumer group, the union of the members' subscriptions in the selected
+// protocol's metadata, the empty set for a group without members, and nil (unknown) for
+// another protocol type or metadata that does not parse.
+func (g *group) computeSubscribed() map[string]bool {
+	if g.protocolType != ConsumerProtocolType {
+		return nil
+	}
+	topics := make(map[string]bool)
 	if len(g.members) == 0 {
-		return topics, true
+		return topics
 	}
 	if g.protocol == "" {
-		return nil, false
+		return nil
 	}
 	for _, m := range g.members {
 		var meta kmsg.ConsumerMemberMetadata
 		if err := meta.ReadFrom(m.metadata(g.protocol)); err != nil {
-			return nil, false
+			return nil
 		}
 		for _, t := range meta.Topics {
 			topics[t] = true
 		}
 	}
-	return topics, true
+	return topics
 }
 
 func (m *member) metadata(protocol string) []byte {

@@ -10,6 +10,8 @@ import (
 	"github.com/offsetkit/offsetkit/migrate"
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/offsetstore/storetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var (
@@ -320,21 +322,19 @@ func TestClose(t *testing.T) {
 }
 
 // TestConformance runs the storetest suite on migration stores, with and without a primary
-// Inserter.
+// Inserter and Fencer.
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		hide bool
+		name    string
+		primary func(*memstore.Store) offsetstore.Store
 	}{
-		{"primary-inserter", false},
-		{"primary-plain", true},
+		{"primary-inserter", func(m *memstore.Store) offsetstore.Store { return m }},
+		{"primary-plain", func(m *memstore.Store) offsetstore.Store { return plain{m} }},
+		{"primary-fencer-only", func(m *memstore.Store) offsetstore.Store { return fencerOnly{m, m} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := storetest.TestStore(t.Context(), func(context.Context) (offsetstore.Store, error) {
-				var p offsetstore.Store = memstore.New(memstore.Options{})
-				if tc.hide {
-					p = plain{p}
-				}
+				p := tc.primary(memstore.New(memstore.Options{}))
 				return migrate.New(p, memstore.New(memstore.Options{}), migrate.Options{}), nil
 			})
 			if err != nil {
@@ -342,4 +342,46 @@ func TestConformance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCopyGroup copies a group eagerly: every legacy offset the primary lacks lands in the
+// primary, what the primary has is kept, other groups are untouched, and a legacy failure
+// or a closed store is an error.
+func TestCopyGroup(t *testing.T) {
+	forBoth(t, func(t *testing.T, hide bool) {
+		primary, legacy, s := setup(t, hide)
+		require.NoError(t, s.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{p1: off(99)}))
+
+		require.NoError(t, s.CopyGroup(ctx, "g"))
+		inPrimary, err := primary.FetchAll(ctx, "g")
+		require.NoError(t, err)
+		assert.Equal(t, map[offsetstore.TopicPartition]offsetstore.Offset{p0: off(10), p1: off(99)}, inPrimary,
+			"p0 copied from legacy, p1 kept from the primary")
+		other, err := primary.FetchAll(ctx, "legacy-only")
+		require.NoError(t, err)
+		assert.Empty(t, other, "CopyGroup(g) copied another group")
+		stillLegacy, err := legacy.FetchAll(ctx, "g")
+		require.NoError(t, err)
+		assert.Len(t, stillLegacy, 2, "CopyGroup must leave the legacy store as it was")
+
+		require.NoError(t, s.CopyGroup(ctx, "never-committed"), "copying an empty group")
+		groups, err := primary.ListGroups(ctx)
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []string{"g"}, groups, "an empty copy created a group in the primary")
+	})
+
+	t.Run("legacy-failure", func(t *testing.T) {
+		legacy := &failing{Store: memstore.New(memstore.Options{})}
+		s := migrate.New(memstore.New(memstore.Options{}), legacy, migrate.Options{})
+		defer s.Close()
+		boom := errors.New("legacy down")
+		legacy.arm(boom)
+		assert.ErrorIs(t, s.CopyGroup(ctx, "g"), boom)
+	})
+
+	t.Run("closed", func(t *testing.T) {
+		_, _, s := setup(t, false)
+		require.NoError(t, s.Close())
+		assert.ErrorIs(t, s.CopyGroup(ctx, "g"), offsetstore.ErrClosed)
+	})
 }

@@ -19,7 +19,7 @@ func TestErrorWrapsAndFormats(t *testing.T) {
 	if !errors.As(err, &e) || e.Op != "Commit" || e.Group != "a/b" {
 		t.Fatalf("errors.As = %+v", e)
 	}
-	if got, want := err.Error(), `offsetstore: Commit group "a/b": offsetstore: store is closed`; got != want {
+	if got, want := err.Error(), `offsetstore: Commit group "a/b": store is closed`; got != want {
 		t.Fatalf("Error() = %q, want %q", got, want)
 	}
 	if got := (&offsetstore.Error{Op: "Fetch"}).Error(); got != `offsetstore: Fetch group "": <nil>` {

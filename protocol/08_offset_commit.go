@@ -1,6 +1,6 @@
 package protocol
 
-// OffsetCommit: v0-v10 (kafka-offsets.md sections 1.3 and 3)
+// OffsetCommit: v0-v10 (OffsetCommitRequest.json; docs/kafka-semantics.md, sections 1 and 3)
 //
 // * v1: Generation, MemberID; per-partition commit Timestamp (v1 only)
 // * v2: RetentionTimeMillis (v2-v4); Timestamp removed
@@ -15,9 +15,9 @@ package protocol
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,7 +26,8 @@ import (
 )
 
 // OffsetCommit answers an OffsetCommit request (v0-v9, and v10 with Options.TopicIDs) the way
-// Kafka does (kafka-offsets.md section 3.1), checking in this order:
+// Kafka does (KafkaApis.handleOffsetCommitRequest, then the group coordinator's
+// OffsetMetadataManager.commitOffset), checking in this order:
 //
 //  1. group READ ACL: on refusal every partition gets GROUP_AUTHORIZATION_FAILED;
 //  2. v10: topic ids that do not resolve get UNKNOWN_TOPIC_ID;
@@ -58,7 +59,7 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 // offsetCommit is OffsetCommit building its response in m (a fresh one when m is nil).
 func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest, c *call, m *commitMem) (*kmsg.OffsetCommitResponse, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: nil OffsetCommit request", ErrMalformed)
+		return nil, errNilRequest
 	}
 	if h.timeout > 0 {
 		var cancel context.CancelFunc
@@ -150,7 +151,8 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 			greq.InstanceID = req.InstanceID
 		}
 	}
-	if code := h.commitGroupCode(ctx, greq, c); code != 0 {
+	res, code := h.commitGroupCode(ctx, greq, c)
+	if code != 0 {
 		setCommitCodes0(resp, code)
 		return resp, nil
 	}
@@ -191,14 +193,41 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 		}
 	}
 
-	// 7. One write for the whole batch.
-	if len(batch.tps) > 0 {
-		if err := h.commitBatch(ctx, req.Group, batch); err != nil {
-			setCommitCodes0(resp, h.storeErrorCode(ctx, c, kmsg.OffsetCommit, req.Group, err))
-		}
+	// 7. One write for the whole batch, under the group's fence when the coordinator gave one.
+	if len(batch.tps) == 0 {
+		release(res)
+		h.putCommitBatch(batch)
+		return resp, nil
+	}
+	code, err := h.guarded(res, fencedWrite{
+		write: func(fenced bool, fence int64) error { return h.commitBatch(ctx, req.Group, batch, fenced, fence) },
+		again: func() (GroupResult, int16) { return h.commitGroupCode(ctx, greq, c) },
+	})
+	switch {
+	case err != nil:
+		setCommitCodes0(resp, h.storeErrorCode(ctx, c, kmsg.OffsetCommit, req.Group, err))
+	case code != 0:
+		// Asked again after the group changed under the write, the coordinator refused the
+		// request: every forwarded partition gets its code, as if the request had arrived
+		// after the change (group checks come before the metadata size check).
+		setForwardedCommitCodes(resp, code)
 	}
 	h.putCommitBatch(batch)
 	return resp, nil
+}
+
+// setForwardedCommitCodes sets code on every partition of resp that the request layer
+// forwarded to the group: those with no error yet or with OFFSET_METADATA_TOO_LARGE, which
+// only the step after the group checks gives.
+func setForwardedCommitCodes(resp *kmsg.OffsetCommitResponse, code int16) {
+	for i := range resp.Topics {
+		ps := resp.Topics[i].Partitions
+		for j := range ps {
+			if ps[j].ErrorCode == 0 || ps[j].ErrorCode == kerr.OffsetMetadataTooLarge.Code {
+				ps[j].ErrorCode = code
+			}
+		}
+	}
 }
 
 // commitBatch is the partitions and offsets of one commit, in request order (a partition named
@@ -232,9 +261,10 @@ func (h *Handler) putCommitBatch(b *commitBatch) {
 	h.batches.Put(b)
 }
 
-// commitBatch stores b in one write: CommitSlice when the store has it, else Commit of a map.
-func (h *Handler) commitBatch(ctx context.Context, group string, b *commitBatch) error {
-	if h.slicer != nil {
+// commitBatch stores b in one write: CommitFenced when fenced, else CommitSlice when the store
+// has it, else Commit of a map.
+func (h *Handler) commitBatch(ctx context.Context, group string, b *commitBatch, fenced bool, fence int64) error {
+	if h.slicer != nil && !fenced {
 		err := h.slicer.CommitSlice(ctx, group, b.tps, b.offs)
 		if !errors.Is(err, errors.ErrUnsupported) {
 			return err
@@ -243,27 +273,82 @@ func (h *Handler) commitBatch(ctx context.Context, group string, b *commitBatch)
 	if b.m == nil {
 		b.m = make(map[offsetstore.TopicPartition]offsetstore.Offset, len(b.tps))
 	}
+	clear(b.m)
 	for i, tp := range b.tps {
 		b.m[tp] = b.offs[i]
+	}
+	if fenced {
+		return h.fencer.CommitFenced(ctx, group, fence, b.m)
 	}
 	return h.store.Commit(ctx, group, b.m)
 }
 
 // metadataTooLarge reports whether md is longer than the limit in UTF-16 code units, as Java's
-// String.length counts. Every UTF-8 sequence is at least as many bytes as it is UTF-16 units
-// (an invalid byte decodes as one U+FFFD), so a string within the limit in bytes is within it.
+// String.length counts the string Kafka decodes from the request's bytes. Every UTF-8 sequence
+// is at least as many bytes as it is UTF-16 units, so a string within the limit in bytes is
+// within it.
 func (h *Handler) metadataTooLarge(md string) bool {
 	if h.maxMeta < 0 || len(md) <= h.maxMeta {
 		return false
 	}
+	return javaLength(md) > h.maxMeta
+}
+
+// javaLength is the length in UTF-16 code units of the string Java decodes from the UTF-8
+// bytes of s: two units for a supplementary character, one for any other, and one U+FFFD for
+// each maximal subpart of an ill-formed sequence (the Unicode standard's recommended
+// replacement, which Java's decoder follows), so a truncated three-byte sequence counts once.
+func javaLength(s string) int {
 	units := 0
-	for _, r := range md {
-		units++
-		if r > 0xFFFF {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r != utf8.RuneError || size > 1 {
 			units++
+			if r > 0xFFFF {
+				units++
+			}
+			i += size
+			continue
+		}
+		units++ // one replacement character for the maximal subpart at i
+		i += maximalSubpart(s[i:])
+	}
+	return units
+}
+
+// maximalSubpart is the length of the longest prefix of s (which does not start with a
+// well-formed UTF-8 sequence) that is a prefix of some well-formed sequence, at least 1.
+func maximalSubpart(s string) int {
+	lo, hi, n := byte(0x80), byte(0xBF), 0 // range of the second byte, continuation bytes
+	switch b := s[0]; {
+	case b >= 0xC2 && b <= 0xDF:
+		n = 2
+	case b == 0xE0:
+		lo, n = 0xA0, 3
+	case b == 0xED:
+		hi, n = 0x9F, 3
+	case b >= 0xE1 && b <= 0xEF:
+		n = 3
+	case b == 0xF0:
+		lo, n = 0x90, 4
+	case b == 0xF4:
+		hi, n = 0x8F, 4
+	case b >= 0xF1 && b <= 0xF3:
+		n = 4
+	default:
+		return 1
+	}
+	i := 1
+	for ; i < n && i < len(s); i++ {
+		c := s[i]
+		if i > 1 {
+			lo, hi = 0x80, 0xBF
+		}
+		if c < lo || c > hi {
+			break
 		}
 	}
-	return units > h.maxMeta
+	return i
 }
 
 // addMillis adds b to a, saturating instead of overflowing.

@@ -1,6 +1,6 @@
 package protocol
 
-// OffsetFetch: v0-v10 (kafka-offsets.md sections 1.4 and 4)
+// OffsetFetch: v0-v10 (OffsetFetchRequest.json; docs/kafka-semantics.md, sections 1 and 4)
 //
 // * v2: null Topics means every committed offset of the group; top-level ErrorCode
 // * v3: ThrottleMillis in the response
@@ -14,7 +14,6 @@ package protocol
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -24,7 +23,8 @@ import (
 )
 
 // OffsetFetch answers an OffsetFetch request (v0-v9, and v10 with Options.TopicIDs) the way
-// Kafka does (kafka-offsets.md section 4). Each group (one for v0-v7, any number for v8+) is
+// Kafka does (KafkaApis.handleOffsetFetchRequest, then OffsetMetadataManager.fetchOffsets and
+// fetchAllOffsets). Each group (one for v0-v7, any number for v8+) is
 // handled on its own:
 //
 //  1. group DESCRIBE ACL: on refusal the group gets GROUP_AUTHORIZATION_FAILED;
@@ -63,7 +63,7 @@ func (h *Handler) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest)
 // offsetFetch is OffsetFetch building its response in m (a fresh one when m is nil).
 func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest, c *call, m *fetchMem) (*kmsg.OffsetFetchResponse, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: nil OffsetFetch request", ErrMalformed)
+		return nil, errNilRequest
 	}
 	if h.timeout > 0 {
 		var cancel context.CancelFunc
@@ -218,10 +218,12 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, requireStabl
 	if v >= 9 {
 		greq.MemberID, greq.Generation = g.MemberID, g.MemberEpoch
 	}
-	if _, code, noActive := h.consult(ctx, greq); !noActive && code != 0 {
+	res, code, noActive := h.consult(ctx, greq)
+	if !noActive && code != 0 {
 		out.ErrorCode, out.Topics = code, nil
 		return
 	}
+	release(res) // a fetch writes nothing
 	unstable, err := h.unstable(ctx, g.Group, requireStable)
 	if err != nil {
 		out.ErrorCode, out.Topics = h.storeErrorCode(ctx, c, kmsg.OffsetFetch, g.Group, err), nil

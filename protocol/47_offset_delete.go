@@ -1,10 +1,9 @@
 package protocol
 
-// OffsetDelete: v0 (KIP-496; kafka-offsets.md sections 1.6 and 5). Never flexible.
+// OffsetDelete: v0 (KIP-496; docs/kafka-semantics.md, section 5). Never flexible.
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,8 +12,9 @@ import (
 	"github.com/offsetkit/offsetkit/offsetstore"
 )
 
-// OffsetDelete answers an OffsetDelete request (v0) the way Kafka does (kafka-offsets.md
-// section 5):
+// OffsetDelete answers an OffsetDelete request (v0) the way Kafka does
+// (KafkaApis.handleOffsetDeleteRequest, then OffsetMetadataManager.deleteOffsets and the
+// group's validateDeleteOffsets):
 //
 //  1. group DELETE ACL: on refusal, top-level GROUP_AUTHORIZATION_FAILED and no topics;
 //  2. per topic: READ ACL (TOPIC_AUTHORIZATION_FAILED), then the topic's and each partition's
@@ -39,7 +39,7 @@ func (h *Handler) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 
 func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest, c *call) (*kmsg.OffsetDeleteResponse, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: nil OffsetDelete request", ErrMalformed)
+		return nil, errNilRequest
 	}
 	if h.timeout > 0 {
 		var cancel context.CancelFunc
@@ -97,53 +97,94 @@ func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 		}
 	}
 
-	// 3. The group.
-	if req.Group == "" {
-		return fail(kerr.InvalidGroupID.Code)
-	}
-	res, code, noActive := h.consult(ctx, GroupRequest{
-		Op: OpOffsetDelete, Version: req.Version, Group: req.Group, Generation: -1, Topics: forwardedTopics,
-	})
-	if noActive {
+	// 3. The group. An unavailable coordinator is answered before the group id is checked
+	// (GroupCoordinatorService.deleteOffsets); the empty group id is never valid here.
+	greq := GroupRequest{Op: OpOffsetDelete, Version: req.Version, Group: req.Group, Generation: -1, Topics: forwardedTopics}
+	ask := func() (GroupResult, int16) {
+		res, code, noActive := h.consult(ctx, greq)
+		if code == kerr.CoordinatorNotAvailable.Code {
+			return res, code
+		}
+		if req.Group == "" {
+			if code == 0 {
+				release(res)
+			}
+			return GroupResult{}, kerr.InvalidGroupID.Code
+		}
+		if !noActive {
+			return res, code
+		}
 		exists, err := h.groupExists(ctx, req.Group)
 		switch {
 		case err != nil:
-			return fail(h.storeErrorCode(ctx, c, kmsg.OffsetDelete, req.Group, err))
+			release(res)
+			return GroupResult{}, h.storeErrorCode(ctx, c, kmsg.OffsetDelete, req.Group, err)
 		case !exists:
-			return fail(kerr.GroupIDNotFound.Code)
+			release(res)
+			return GroupResult{}, kerr.GroupIDNotFound.Code
 		}
-	} else if code != 0 {
+		return res, 0
+	}
+	res, code := ask()
+	if code != 0 {
 		return fail(code)
 	}
 
-	// 4. Subscribed topics, then one delete.
+	// 4. Subscribed topics, then one delete, under the group's fence when the coordinator
+	// gave one. Asked again after the group changed under the delete, the subscriptions are
+	// the new acceptance's.
 	if forwarded == 0 {
+		release(res)
 		return resp, nil
 	}
-	subscribed := make(map[string]bool, len(res.Subscribed))
-	for _, t := range res.Subscribed {
-		subscribed[t] = true
+	type target struct {
+		topic string
+		rp    *kmsg.OffsetDeleteResponseTopicPartition
 	}
-	del := make([]offsetstore.TopicPartition, 0, forwarded)
+	targets := make([]target, 0, forwarded)
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		sub := subscribed[rt.Topic]
 		for j := range rt.Partitions {
-			rp := &rt.Partitions[j]
-			if rp.ErrorCode != 0 {
-				continue
+			if rt.Partitions[j].ErrorCode == 0 {
+				targets = append(targets, target{rt.Topic, &rt.Partitions[j]})
 			}
-			if sub {
-				rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
-				continue
-			}
-			del = append(del, offsetstore.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
 		}
 	}
-	if len(del) > 0 {
-		if err := h.store.Delete(ctx, req.Group, del); err != nil {
-			return fail(h.storeErrorCode(ctx, c, kmsg.OffsetDelete, req.Group, err))
-		}
+	del := make([]offsetstore.TopicPartition, 0, forwarded)
+	code, err := h.guarded(res, fencedWrite{
+		write: func(fenced bool, fence int64) error {
+			subscribed := make(map[string]bool, len(res.Subscribed))
+			for _, t := range res.Subscribed {
+				subscribed[t] = true
+			}
+			del = del[:0]
+			for _, t := range targets {
+				t.rp.ErrorCode = 0
+				if subscribed[t.topic] {
+					t.rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
+				} else {
+					del = append(del, offsetstore.TopicPartition{Topic: t.topic, Partition: t.rp.Partition})
+				}
+			}
+			switch {
+			case len(del) == 0:
+				return nil
+			case fenced:
+				return h.fencer.DeleteFenced(ctx, req.Group, fence, del)
+			default:
+				return h.store.Delete(ctx, req.Group, del)
+			}
+		},
+		again: func() (GroupResult, int16) {
+			res, code = ask()
+			return res, code
+		},
+	})
+	switch {
+	case err != nil:
+		return fail(h.storeErrorCode(ctx, c, kmsg.OffsetDelete, req.Group, err))
+	case code != 0:
+		return fail(code)
 	}
 	return resp, nil
 }

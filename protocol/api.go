@@ -7,7 +7,9 @@ import (
 )
 
 // api is one Kafka API a Handler serves: a row of the dispatch table. Serving a new API is
-// one file (NN_name.go, with the handler and the three functions a row names) plus one row.
+// one file (NN_name.go, with the handler and the functions a row names) plus one row; the
+// Observer's error counts (CountErrors) reach any response by reflection, and take a direct
+// path for the APIs whose counter CountErrors names.
 type api struct {
 	key kmsg.Key
 	min int16 // lowest version served
@@ -22,8 +24,6 @@ type api struct {
 	// (Taking a *bodyMem instead would make HandleBody allocate one: the arguments of a call
 	// through a func value escape.)
 	body func(h *Handler, ctx context.Context, version int16, body []byte, c *call) (kmsg.Response, bodyMem, error)
-	// countErrors adds every error code of resp, a response of the API, to ec.
-	countErrors func(resp kmsg.Response, ec *errorCounter)
 }
 
 // numAPIs is the number of rows of the dispatch table.
@@ -33,10 +33,10 @@ const numAPIs = 4
 // own copy, with the versions it serves.
 func apiTable() [numAPIs]api {
 	return [numAPIs]api{
-		{key: kmsg.OffsetCommit, min: 0, max: maxIDVersion(10), handle: handleOffsetCommit, body: bodyOffsetCommit, countErrors: countOffsetCommit},
-		{key: kmsg.OffsetFetch, min: 0, max: maxIDVersion(10), handle: handleOffsetFetch, body: bodyOffsetFetch, countErrors: countOffsetFetch},
-		{key: kmsg.TxnOffsetCommit, min: 0, max: maxTxnVersion, handle: handleTxnOffsetCommit, body: bodyTxnOffsetCommit, countErrors: countTxnOffsetCommit},
-		{key: kmsg.OffsetDelete, min: 0, max: fixedVersion(0), handle: handleOffsetDelete, body: bodyOffsetDelete, countErrors: countOffsetDelete},
+		{key: kmsg.OffsetCommit, min: 0, max: maxIDVersion(10), handle: handleOffsetCommit, body: bodyOffsetCommit},
+		{key: kmsg.OffsetFetch, min: 0, max: maxIDVersion(10), handle: handleOffsetFetch, body: bodyOffsetFetch},
+		{key: kmsg.TxnOffsetCommit, min: 0, max: maxTxnVersion, handle: handleTxnOffsetCommit, body: bodyTxnOffsetCommit},
+		{key: kmsg.OffsetDelete, min: 0, max: fixedVersion(0), handle: handleOffsetDelete, body: bodyOffsetDelete},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/offsetkit/offsetkit/protocol"
@@ -101,7 +102,7 @@ func FuzzHandleBody(f *testing.F) {
 		}
 		req := kmsg.RequestForKey(key)
 		req.SetVersion(version)
-		mustOK(t, req.ReadFrom(body))
+		require.NoError(t, req.ReadFrom(body))
 		resp := kmsg.ResponseForKey(key)
 		resp.SetVersion(version)
 		if err := resp.ReadFrom(out); err != nil {

@@ -10,7 +10,8 @@ import (
 
 // consult asks the GroupValidator about greq. It returns the validator's result and the error
 // code of its refusal (0 to accept), or noActive when there is no validator or it answered
-// ErrNoActiveGroup: the caller then applies Kafka's rules for a group with no members.
+// ErrNoActiveGroup: the caller then applies Kafka's rules for a group with no members, under
+// the fence and Done the validator may have returned with ErrNoActiveGroup.
 func (h *Handler) consult(ctx context.Context, greq GroupRequest) (res GroupResult, code int16, noActive bool) {
 	if h.groups == nil {
 		return GroupResult{}, 0, true
@@ -20,9 +21,15 @@ func (h *Handler) consult(ctx context.Context, greq GroupRequest) (res GroupResu
 		return res, 0, false
 	}
 	if errors.Is(err, ErrNoActiveGroup) {
-		return GroupResult{}, 0, true
+		return res, 0, true
 	}
 	code, ok := hookErrorCode(err)
+	if ok && greq.Op == OpOffsetFetch && !isKafkaError(err) {
+		// A coordinator failure on the fetch path is answered NOT_COORDINATOR, as Kafka remaps
+		// its fetch failures (GroupCoordinatorService.fetchOffsets): Java consumers before 3.9
+		// fail hard on COORDINATOR_NOT_AVAILABLE from OffsetFetch, and retry this one.
+		code = kerr.NotCoordinator.Code
+	}
 	if !ok {
 		h.log.WarnContext(ctx, "GroupValidator returned a non-nil error without an error code; accepting",
 			"group", greq.Group, "err", err)
@@ -32,7 +39,8 @@ func (h *Handler) consult(ctx context.Context, greq GroupRequest) (res GroupResu
 }
 
 // groupExists reports whether the store holds any offset of group: without coordinator state,
-// a group exists exactly when its offsets do (Kafka's simple groups, kafka-offsets.md 3.3).
+// a group exists exactly when its offsets do, as for Kafka's simple groups, which replaying an
+// offset commit record re-creates (GroupMetadataManager).
 func (h *Handler) groupExists(ctx context.Context, group string) (bool, error) {
 	all, err := h.store.FetchAll(ctx, group)
 	if err != nil {
@@ -51,30 +59,31 @@ func (h *Handler) groupExists(ctx context.Context, group string) (bool, error) {
 //     validation comes first and the group has no members;
 //   - generation >= 0 to a missing group: ILLEGAL_GENERATION for v0-v8, GROUP_ID_NOT_FOUND
 //     for v9+.
-func (h *Handler) commitGroupCode(ctx context.Context, greq GroupRequest, c *call) int16 {
-	_, code, noActive := h.consult(ctx, greq)
-	if !noActive {
-		return code
-	}
-	return h.noGroupCode(ctx, c, kmsg.OffsetCommit, greq, 9)
+//
+// An acceptance (code 0) comes with the validator's GroupResult, whose Done the caller owes a
+// call; a refusal's Done has been called.
+func (h *Handler) commitGroupCode(ctx context.Context, greq GroupRequest, c *call) (GroupResult, int16) {
+	return h.groupCode(ctx, c, kmsg.OffsetCommit, greq, 9)
 }
 
-// noGroupCode applies Kafka's rules for a commit (OffsetCommit or TxnOffsetCommit) to a group
-// without coordinator state, as commitGroupCode documents; notFoundFrom is the first version
-// that answers GROUP_ID_NOT_FOUND rather than ILLEGAL_GENERATION for a missing group.
-func (h *Handler) noGroupCode(ctx context.Context, c *call, key kmsg.Key, greq GroupRequest, notFoundFrom int16) int16 {
-	if greq.Generation < 0 {
-		return 0
+// groupCode applies commitGroupCode's rules to a commit (OffsetCommit or TxnOffsetCommit, the
+// API key), whose versions from notFoundFrom answer GROUP_ID_NOT_FOUND rather than
+// ILLEGAL_GENERATION for a generation to a missing group.
+func (h *Handler) groupCode(ctx context.Context, c *call, key kmsg.Key, greq GroupRequest, notFoundFrom int16) (GroupResult, int16) {
+	res, code, noActive := h.consult(ctx, greq)
+	if !noActive || greq.Generation < 0 {
+		return res, code
 	}
+	release(res)
 	exists, err := h.groupExists(ctx, greq.Group)
 	switch {
 	case err != nil:
-		return h.storeErrorCode(ctx, c, key, greq.Group, err)
+		return GroupResult{}, h.storeErrorCode(ctx, c, key, greq.Group, err)
 	case exists:
-		return kerr.UnknownMemberID.Code
+		return GroupResult{}, kerr.UnknownMemberID.Code
 	case greq.Version >= notFoundFrom:
-		return kerr.GroupIDNotFound.Code
+		return GroupResult{}, kerr.GroupIDNotFound.Code
 	default:
-		return kerr.IllegalGeneration.Code
+		return GroupResult{}, kerr.IllegalGeneration.Code
 	}
 }

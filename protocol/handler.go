@@ -207,7 +207,7 @@ func (h *Handler) Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 
 func (h *Handler) handle(ctx context.Context, req kmsg.Request, c *call) (kmsg.Response, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: nil request", ErrUnsupported)
+		return nil, errNilRequest
 	}
 	a := h.api(req.Key())
 	if a == nil {

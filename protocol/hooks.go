@@ -124,7 +124,9 @@ const (
 // Operation is the ACL operation an authorization check is about.
 type Operation int8
 
-// ACL operations used by the offset APIs (kafka-offsets.md section 2.4).
+// ACL operations used by the offset APIs, as KafkaApis checks them: READ on the group and
+// topics for commits, DESCRIBE for fetches, DELETE on the group for OffsetDelete, WRITE on a
+// transactional id.
 const (
 	OperationRead     Operation = iota + 1 // READ
 	OperationWrite                         // WRITE

@@ -1,9 +1,7 @@
 package protocol
 
 import (
-	"cmp"
 	"context"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -87,12 +85,8 @@ func (h *Handler) observe(ctx context.Context, key, version int16, start time.Ti
 	if cp == nil {
 		cp = new([]ErrorCount)
 	}
-	ec := errorCounter((*cp)[:0])
-	if a := h.api(key); a != nil && resp != nil {
-		a.countErrors(resp, &ec)
-	}
+	ec := CountErrors((*cp)[:0], resp)
 	if len(ec) > 0 {
-		slices.SortFunc(ec, func(a, b ErrorCount) int { return cmp.Compare(a.Code, b.Code) })
 		ev.Errors = ec
 	}
 	h.obs.ObserveRequest(ctx, ev)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -88,7 +90,7 @@ func TestObserver(t *testing.T) {
 	seed := func(t *testing.T, st offsetstore.Store) {
 		t.Helper()
 		o := offsetstore.Offset{Offset: 5, LeaderEpoch: -1}
-		mustOK(t, st.Commit(context.Background(), "g", map[offsetstore.TopicPartition]offsetstore.Offset{
+		require.NoError(t, st.Commit(context.Background(), "g", map[offsetstore.TopicPartition]offsetstore.Offset{
 			{Topic: "t", Partition: 0}: o, {Topic: "t", Partition: 1}: o,
 		}))
 	}
@@ -197,16 +199,16 @@ func TestObserver(t *testing.T) {
 				h := protocol.New(st, opts)
 				err := ep.call(ctx, h, c.req)
 				if c.err == nil {
-					mustOK(t, err)
+					require.NoError(t, err)
 				} else if !errors.Is(err, c.err) {
 					t.Fatalf("err %v, want %v", err, c.err)
 				}
 				evs := rec.take()
-				eqFatal(t, 1, len(evs), "events per request")
+				require.Equal(t, 1, len(evs), "events per request")
 				ev := evs[0]
-				eq(t, c.key, ev.Key, "Key")
-				eq(t, c.ver, ev.Version, "Version")
-				eq(t, c.errors, ev.Errors, "Errors")
+				assert.Equal(t, c.key, ev.Key, "Key")
+				assert.Equal(t, c.ver, ev.Version, "Version")
+				assert.Equal(t, c.errors, ev.Errors, "Errors")
 				if c.storeErr == nil && ev.StoreErr != nil || !errors.Is(ev.StoreErr, c.storeErr) {
 					t.Errorf("StoreErr %v, want %v", ev.StoreErr, c.storeErr)
 				}
@@ -232,11 +234,11 @@ func TestObserverEntryPointErrors(t *testing.T) {
 	one := func(t *testing.T, key, version int16, target error) {
 		t.Helper()
 		evs := rec.take()
-		eqFatal(t, 1, len(evs), "events per request")
+		require.Equal(t, 1, len(evs), "events per request")
 		ev := evs[0]
-		eq(t, key, ev.Key, "Key")
-		eq(t, version, ev.Version, "Version")
-		empty(t, ev.Errors, "Errors")
+		assert.Equal(t, key, ev.Key, "Key")
+		assert.Equal(t, version, ev.Version, "Version")
+		assert.Empty(t, ev.Errors, "Errors")
 		if !errors.Is(ev.Err, target) {
 			t.Errorf("Err %v, want %v", ev.Err, target)
 		}
@@ -265,10 +267,10 @@ func TestObserverEntryPointErrors(t *testing.T) {
 		one(t, 18, 3, protocol.ErrUnsupported)
 	})
 	t.Run("Handle nil", func(t *testing.T) {
-		if _, err := h.Handle(ctx, nil); !errors.Is(err, protocol.ErrUnsupported) {
+		if _, err := h.Handle(ctx, nil); !errors.Is(err, protocol.ErrMalformed) {
 			t.Fatalf("err %v", err)
 		}
-		one(t, -1, -1, protocol.ErrUnsupported)
+		one(t, -1, -1, protocol.ErrMalformed)
 	})
 	t.Run("typed nil", func(t *testing.T) {
 		_, err1 := h.OffsetCommit(ctx, nil)

@@ -16,8 +16,8 @@
 //
 // Kafka 4 no longer enables OffsetCommit v0-v1 and OffsetFetch v0, and ZooKeeper-era brokers
 // kept v0 offsets apart from the rest. A Handler serves those versions from the same store as
-// the others, with v1's commit timestamps honoured, so that old clients keep working
-// (kafka-offsets.md section 1.8 recommends this if they are served at all).
+// the others, with v1's commit timestamps honoured (as Kafka 3.x's coordinator did), so that
+// old clients keep working.
 //
 // # Entry points
 //
@@ -37,7 +37,7 @@
 // # Behaviour
 //
 // The check order and the placement of every error code follow Kafka (see the methods'
-// documentation for each API): group ACL, topic id resolution, topic ACL and existence, and
+// documentation for each API, and docs/kafka-semantics.md in the repository for the whole): group ACL, topic id resolution, topic ACL and existence, and
 // only then, for the partitions that passed, the group coordinator's checks and the store.
 // A commit whose partitions all fail the request-layer checks never reaches the group or the
 // store, so it creates no group. A fetch of an unknown group or partition is

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/offsetkit/offsetkit/protocol"
@@ -82,9 +84,9 @@ func TestReadRequestHeader(t *testing.T) {
 			if c.wantErr == nil && err != nil || c.wantErr != nil && !errors.Is(err, c.wantErr) {
 				t.Fatalf("err = %v, want %v", err, c.wantErr)
 			}
-			eq(t, c.want, hdr, "header")
+			assert.Equal(t, c.want, hdr, "header")
 			if c.body != nil {
-				eq(t, c.body, body, "body")
+				assert.Equal(t, c.body, body, "body")
 			}
 		})
 	}
@@ -105,8 +107,8 @@ func TestReadRequest(t *testing.T) {
 		if err != nil {
 			t.Fatalf("key %d: %v", req.Key(), err)
 		}
-		eq(t, protocol.RequestHeader{Key: req.Key(), Version: req.GetVersion(), CorrelationID: 11, ClientID: &cid}, hdr)
-		eq(t, req.AppendTo(nil), got.AppendTo(nil), "key %d: re-encoded request", req.Key())
+		assert.Equal(t, protocol.RequestHeader{Key: req.Key(), Version: req.GetVersion(), CorrelationID: 11, ClientID: &cid}, hdr)
+		assert.Equal(t, req.AppendTo(nil), got.AppendTo(nil), "key %d: re-encoded request", req.Key())
 	}
 
 	// A body that does not decode is malformed, with the header returned.
@@ -118,11 +120,11 @@ func TestReadRequest(t *testing.T) {
 	// Strings do not alias the frame.
 	f := frame(commitReq(2, "grp", -1, "", "t", []part{{0, 1, -1, nil}}), 1, nil)
 	_, r, err := protocol.ReadRequest(f)
-	mustOK(t, err)
+	require.NoError(t, err)
 	for i := range f {
 		f[i] = 'X'
 	}
-	eq(t, "grp", r.(*kmsg.OffsetCommitRequest).Group)
+	assert.Equal(t, "grp", r.(*kmsg.OffsetCommitRequest).Group)
 }
 
 func TestAppendResponse(t *testing.T) {
@@ -139,17 +141,17 @@ func TestAppendResponse(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			prefix := []byte("keep")
 			out := protocol.AppendResponse(prefix, protocol.RequestHeader{Key: c.resp.Key(), CorrelationID: 0x01020304}, c.resp)
-			eq(t, []byte("keep"), out[:4], "dst is appended to")
+			assert.Equal(t, []byte("keep"), out[:4], "dst is appended to")
 			out = out[4:]
 			size := binary.BigEndian.Uint32(out)
-			eq(t, uint32(len(out)-4), size, "size prefix")
-			eq(t, uint32(0x01020304), binary.BigEndian.Uint32(out[4:]), "correlation id")
+			assert.Equal(t, uint32(len(out)-4), size, "size prefix")
+			assert.Equal(t, uint32(0x01020304), binary.BigEndian.Uint32(out[4:]), "correlation id")
 			body := out[8:]
 			if c.tag {
-				eq(t, byte(0), body[0], "empty header tags")
+				assert.Equal(t, byte(0), body[0], "empty header tags")
 				body = body[1:]
 			}
-			eq(t, c.resp.AppendTo(nil), body, "body")
+			assert.Equal(t, c.resp.AppendTo(nil), body, "body")
 		})
 	}
 }
@@ -193,15 +195,15 @@ func TestReadFrame(t *testing.T) {
 				}
 				return
 			}
-			mustOK(t, err)
-			eq(t, c.want, got)
+			require.NoError(t, err)
+			assert.Equal(t, c.want, got)
 		})
 	}
 	t.Run("reuses the buffer", func(t *testing.T) {
 		buf := make([]byte, 0, 64)
 		got, err := protocol.ReadFrame(bytes.NewReader(sized(3, []byte("abc"))), buf, 0)
-		mustOK(t, err)
-		eq(t, &buf[:1][0], &got[0], "same backing array")
+		require.NoError(t, err)
+		assert.Equal(t, &buf[:1][0], &got[0], "same backing array")
 	})
 	t.Run("a lying size allocates only what arrives", func(t *testing.T) {
 		var before, after runtime.MemStats

@@ -18,13 +18,15 @@ package server
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -177,6 +179,15 @@ func New(opts Options) (*Server, error) {
 		gopts.Now = opts.Now
 	}
 	s.groups = groupcoord.New(gopts)
+	// Durable group state (a store with fences): groups that were Empty keep the time they
+	// became Empty across a restart, so retention expires their offsets as Kafka would.
+	loadCtx, cancelLoad := context.WithTimeout(context.Background(), offsetsTimeout(opts.OffsetsTimeout)+10*time.Second)
+	err = s.groups.Load(loadCtx)
+	cancelLoad()
+	if err != nil {
+		_ = s.groups.Close()
+		return nil, fmt.Errorf("server: loading group state: %w", err)
+	}
 	if s.txns, err = s.startTransactions(opts, cat); err != nil {
 		_ = s.groups.Close()
 		return nil, err
@@ -239,33 +250,34 @@ func (s *Server) SweepOffsets(ctx context.Context) (retention.Stats, error) {
 // initVersions builds the ApiVersions answer: what the gateway serves itself, plus the offset
 // API ranges the protocol Handler reports.
 func (s *Server) initVersions() {
-	own := []struct{ key, max int16 }{
-		{18, 5}, // ApiVersions
-		{3, 13}, // Metadata
-		{10, 6}, // FindCoordinator
-		{11, 9}, // JoinGroup
-		{12, 4}, // Heartbeat
-		{13, 5}, // LeaveGroup
-		{14, 5}, // SyncGroup
-		{15, 6}, // DescribeGroups
-		{16, 5}, // ListGroups
-		{42, 3}, // DeleteGroups
-		{2, 11}, // ListOffsets
+	own := []struct {
+		key kmsg.Key
+		max int16
+	}{
+		{kmsg.ApiVersions, 5},
+		{kmsg.Metadata, 13},
+		{kmsg.FindCoordinator, 6},
+		{kmsg.JoinGroup, 9},
+		{kmsg.Heartbeat, 4},
+		{kmsg.LeaveGroup, 5},
+		{kmsg.SyncGroup, 5},
+		{kmsg.DescribeGroups, 6},
+		{kmsg.ListGroups, 5},
+		{kmsg.DeleteGroups, 3},
+		{kmsg.ListOffsets, 11},
 	}
 	s.versions = make(map[int16]kmsg.ApiVersionsResponseApiKey)
 	for _, o := range own {
 		k := kmsg.NewApiVersionsResponseApiKey()
-		k.ApiKey, k.MinVersion, k.MaxVersion = o.key, 0, o.max
-		s.versions[o.key] = k
+		k.ApiKey, k.MinVersion, k.MaxVersion = o.key.Int16(), 0, o.max
+		s.versions[k.ApiKey] = k
 	}
 	for _, k := range append(s.offsets.APIVersions(), s.txnVersions()...) {
 		s.versions[k.ApiKey] = k
 	}
-	for key := int16(0); key < 100; key++ {
-		if k, ok := s.versions[key]; ok {
-			s.apiKeys = append(s.apiKeys, k)
-		}
-	}
+	s.apiKeys = slices.SortedFunc(maps.Values(s.versions), func(a, b kmsg.ApiVersionsResponseApiKey) int {
+		return cmp.Compare(a.ApiKey, b.ApiKey)
+	})
 }
 
 // APIVersions returns the API keys and version ranges the gateway serves.
@@ -369,7 +381,6 @@ func (s *Server) serveConn(nc net.Conn) {
 	// keeps a syscall-free path for busy connections without loosening the idle limit much.
 	r := bufio.NewReaderSize(nc, 16<<10)
 	var (
-		size          [4]byte
 		buf           []byte
 		out           []byte
 		readDeadline  time.Time
@@ -380,13 +391,13 @@ func (s *Server) serveConn(nc net.Conn) {
 			readDeadline = now.Add(s.idle)
 			_ = nc.SetReadDeadline(readDeadline)
 		}
-		if _, err := io.ReadFull(r, size[:]); err != nil {
+		n, err := protocol.ReadFrameSize(r, s.maxFrame)
+		if err != nil && !errors.Is(err, protocol.ErrMalformed) {
 			log.Debug("connection closed", "reason", err)
 			return
 		}
-		n := int(int32(binary.BigEndian.Uint32(size[:])))
-		if n < 8 || n > s.maxFrame {
-			log.Warn("closing connection: bad frame size", "size", n, "max", s.maxFrame)
+		if err != nil || n < 8 { // 8: a request header's key, version and correlation id
+			log.Warn("closing connection: bad frame size", "size", n, "max", s.maxFrame, "err", err)
 			s.observeRejected(s.ctx, -1, -1, errFrameSize)
 			return
 		}
@@ -394,7 +405,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		if err != nil {
 			return // the server is closing
 		}
-		if buf, err = readFrame(r, buf, n); err != nil {
+		if buf, err = protocol.ReadFrameBody(r, buf, n); err != nil {
 			s.budget.release(units)
 			log.Debug("connection closed mid-frame", "reason", err)
 			return
@@ -427,30 +438,6 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 }
 
-// readFrame reads an n-byte frame into buf. Memory grows with the bytes that actually arrive,
-// 64 KiB at a time past the first chunk, so a declared size alone allocates nothing large.
-func readFrame(r io.Reader, buf []byte, n int) ([]byte, error) {
-	const chunk = 64 << 10
-	if n <= cap(buf) {
-		buf = buf[:n]
-		_, err := io.ReadFull(r, buf)
-		return buf, err
-	}
-	buf = buf[:0]
-	for len(buf) < n {
-		want := min(n-len(buf), chunk)
-		if cap(buf)-len(buf) < want {
-			buf = append(buf, make([]byte, want)...)[:len(buf)]
-		}
-		m, err := io.ReadFull(r, buf[len(buf):len(buf)+want])
-		buf = buf[:len(buf)+m]
-		if err != nil {
-			return buf, err
-		}
-	}
-	return buf, nil
-}
-
 // handleFrame answers one request frame (the bytes after the size), appending the response
 // frame to out. An error means the connection must be closed without an answer.
 func (s *Server) handleFrame(ctx context.Context, c *conn, frame, out []byte) ([]byte, error) {
@@ -459,12 +446,8 @@ func (s *Server) handleFrame(ctx context.Context, c *conn, frame, out []byte) ([
 	// know) is parsed. The key, version and correlation id lead every header version.
 	key := int16(binary.BigEndian.Uint16(frame[0:]))
 	version := int16(binary.BigEndian.Uint16(frame[2:]))
-	if key == 18 && !s.served(key, version) {
-		hdr := protocol.RequestHeader{Key: key, Version: version, CorrelationID: int32(binary.BigEndian.Uint32(frame[4:]))}
-		resp := kmsg.NewPtrApiVersionsResponse()
-		resp.Version = 0
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
-		resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{s.versions[18]}
+	hdr := protocol.RequestHeader{Key: key, Version: version, CorrelationID: int32(binary.BigEndian.Uint32(frame[4:]))}
+	if resp, ok := protocol.APIVersionsFallback(hdr, nil, s.apiKeys); ok {
 		// Reported as the v0 answer it is: the requested version is the client's.
 		s.observe(ctx, key, 0, time.Now(), resp)
 		return protocol.AppendResponse(out, hdr, resp), nil
@@ -495,8 +478,8 @@ func (s *Server) handleFrame(ctx context.Context, c *conn, frame, out []byte) ([
 		return nil, err
 	}
 	resp.SetVersion(hdr.Version)
-	switch hdr.Key {
-	case 8, 9, 28, 47: // the protocol Handler reported these
+	switch kmsg.Key(hdr.Key) {
+	case kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.TxnOffsetCommit, kmsg.OffsetDelete: // the protocol Handler reported these
 	default:
 		s.observe(ctx, hdr.Key, hdr.Version, start, resp)
 	}
