@@ -3,11 +3,11 @@ package interop
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/offsetkit/offsetkit/offsetstore"
 	"sync"
 	"testing"
 
 	"github.com/offsetkit/offsetkit/examples/internal/server"
+	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
