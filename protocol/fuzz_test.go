@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/offsetkit/offsetkit/protocol"
@@ -25,6 +26,9 @@ func seedRequests() []kmsg.Request {
 			f.Groups = append(f.Groups, fetchReq(v, "all").Groups...)
 		}
 		reqs = append(reqs, c, f)
+		if v <= 6 {
+			reqs = append(reqs, txnReq(v, "g", 5, strp("md"), 0, -1, 9))
+		}
 	}
 	reqs = append(reqs, deleteReq("g", "t", []int32{0, 1}), kmsg.NewPtrApiVersionsRequest(), kmsg.NewPtrMetadataRequest())
 	av := kmsg.NewPtrApiVersionsRequest()
@@ -90,6 +94,12 @@ func FuzzHandleBody(f *testing.F) {
 		TopicIDs:   testIDs,
 		Topics:     topicsOf(map[string]int32{"t": 4, "u": 1}),
 		Authorizer: deny("READ:TOPIC:u", "DESCRIBE:GROUP:secret"),
+		Transactions: protocol.TxnValidatorFunc(func(_ context.Context, req protocol.TxnRequest) error {
+			if req.ProducerEpoch < 0 {
+				return kerr.ProducerFenced
+			}
+			return nil
+		}),
 	})
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, key, version int16, body []byte) {
@@ -111,6 +121,16 @@ func FuzzHandleBody(f *testing.F) {
 		switch r := req.(type) {
 		case *kmsg.OffsetCommitRequest:
 			got := resp.(*kmsg.OffsetCommitResponse)
+			if len(got.Topics) != len(r.Topics) {
+				t.Fatalf("%d topics answered for %d", len(got.Topics), len(r.Topics))
+			}
+			for i := range r.Topics {
+				if len(got.Topics[i].Partitions) != len(r.Topics[i].Partitions) {
+					t.Fatalf("topic %d: %d partitions answered for %d", i, len(got.Topics[i].Partitions), len(r.Topics[i].Partitions))
+				}
+			}
+		case *kmsg.TxnOffsetCommitRequest:
+			got := resp.(*kmsg.TxnOffsetCommitResponse)
 			if len(got.Topics) != len(r.Topics) {
 				t.Fatalf("%d topics answered for %d", len(got.Topics), len(r.Topics))
 			}
