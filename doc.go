@@ -14,6 +14,9 @@
 //     hooks for its group coordinator, transaction coordinator, authorization and topic
 //     metadata. TxnOffsetCommit is served over a store that keeps pending transactional
 //     offsets (offsetstore.PendingCommitter; memstore and filerstore do).
+//   - [github.com/offsetkit/offsetkit/groupcoord]: a classic (JoinGroup/SyncGroup) group
+//     coordinator that implements the protocol package's GroupValidator, so that offset
+//     commits are checked against live membership as Kafka checks them.
 //   - [github.com/offsetkit/offsetkit/txncoord]: a transaction coordinator for offsets-only
 //     transactions (InitProducerId, AddOffsetsToTxn, AddPartitionsToTxn, EndTxn, timeouts),
 //     the TxnValidator of a gateway serving exactly-once consumers.

@@ -165,7 +165,7 @@ func (s *Store) probeTxn(ctx context.Context, lockKey string) error {
 	case s.hasTxn.Load():
 		return nil
 	}
-	_, err := s.client.ObjectTransaction(ctx, &filer_pb.ObjectTransactionRequest{LockKey: lockKey, RouteKey: lockKey})
+	_, err := s.submitTxn(ctx, &filer_pb.ObjectTransactionRequest{LockKey: lockKey, RouteKey: lockKey})
 	switch {
 	case isUnimplemented(err):
 		s.noTxn.Store(true)

@@ -500,7 +500,9 @@ func (s *Store) expireOffsetsFenced(ctx context.Context, group string, fence int
 // under the lock of the group's directory and conditioned, by the filer under that lock, on
 // the group's entry holding fence. A call whose condition fails ends with ErrFenced, having
 // applied nothing of its own mutations (earlier calls stay applied). A mutation whose own
-// condition fails is skipped and reported in skipped (by index).
+// condition fails is skipped and reported in skipped (by index). Like every transaction of
+// the store, each call goes through submitTxn, so fenced commits of different groups share
+// round trips.
 func (s *Store) fencedTransact(ctx context.Context, group string, fence int64, muts []*filer_pb.ObjectMutation) (skipped []int, err error) {
 	if s.noTxn.Load() {
 		return nil, errNoTransactions
@@ -510,7 +512,7 @@ func (s *Store) fencedTransact(ctx context.Context, group string, fence int64, m
 	cond := fenceCondition(fence)
 	for start, first := 0, true; first || start < len(muts); first = false {
 		chunk := muts[start:min(start+txnBatchSize, len(muts))]
-		resp, err := s.client.ObjectTransaction(ctx, &filer_pb.ObjectTransactionRequest{
+		resp, err := s.submitTxn(ctx, &filer_pb.ObjectTransactionRequest{
 			LockKey: lockKey, RouteKey: lockKey, ConditionKey: condKey, Condition: cond, Mutations: chunk,
 		})
 		if err != nil {

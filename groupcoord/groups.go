@@ -1,20 +1,50 @@
-// Package groupcoord is a classic (JoinGroup/SyncGroup) group coordinator: it
-// keeps members, generations and assignments in memory, serves the classic group APIs, and
-// implements protocol.GroupValidator so that OffsetCommit and OffsetDelete are checked against
-// live membership exactly as Apache Kafka checks them (ClassicGroup.validateOffsetCommit and
-// the group part of OffsetDelete; docs/kafka-semantics.md, sections 3.2 and 5).
+// Package groupcoord is a classic (JoinGroup/SyncGroup) group coordinator: it keeps members,
+// generations and assignments in memory, serves the classic group APIs, and implements
+// protocol.GroupValidator so that OffsetCommit and OffsetDelete are checked against live
+// membership exactly as Apache Kafka checks them (ClassicGroup.validateOffsetCommit and the
+// group part of OffsetDelete; docs/kafka-semantics.md, sections 3.2 and 5), and
+// retention.GroupActivity so that offsets expire by Kafka's rules (KIP-211).
 //
 // Offsets are not kept here: the coordinator only consults the offset store to list, describe
 // and delete groups that exist because they have committed offsets (Kafka's "simple" groups).
 //
-// Deviations from Kafka, chosen to keep the example small and documented here:
+// # Writes that cannot lose a race
+//
+// Kafka checks an offset commit against its group and appends it in one step. A coordinator
+// in front of a store checks in one step and the store writes in another, so every acceptance
+// it gives carries what keeps the two together:
+//
+//   - Over a store that implements offsetstore.Fencer, the group's fence epoch: the store
+//     applies the write only while the epoch is unchanged, and the coordinator moves it on
+//     every change the acceptance depended on (a new generation, a group that became Stable or
+//     Empty or was deleted, a write that failed and may still land, and once per group after
+//     the coordinator starts). A write delayed anywhere is then refused, and the protocol
+//     Handler answers as if the request had arrived after the change.
+//   - Always, a Done through which the Handler reports the end of the write. Over a store
+//     without fences the coordinator serializes instead: a join phase does not complete while
+//     a write accepted under the old generation is still in the store call. That is safe only
+//     with a store whose calls, once returned, never apply later (memstore is one).
+//
+// Whoever calls ValidateGroup or GroupActivity directly must call the Done of the acceptance
+// it gets, exactly once, when its write is over (or at once, when it writes nothing).
+//
+// # Durable group state
+//
+// Over a fencing store the coordinator saves, with each fence move, what Kafka persists in
+// group metadata records and what retention depends on: protocol type, generation, whether the
+// group is Empty and since when, and the topics its generation subscribed to. Load restores
+// those groups after a restart, so an Empty group's offsets expire as they would have without
+// the restart. Members are not persisted: after a restart every member rejoins (Kafka reloads
+// them), and a group that had members counts as Empty from the restart on.
+//
+// Deviations from Kafka, chosen to keep the coordinator small and documented here:
 //   - There is no initial rebalance delay (Kafka's group.initial.rebalance.delay.ms is 3 s by
 //     default): a rebalance completes as soon as every known member has joined.
 //   - A static member that rejoins with a known group.instance.id always triggers a rebalance;
 //     Kafka skips it when the member's protocols did not change.
-//   - Groups live only in memory: after a restart a group exists only through its offsets, and
-//     until a member joins, offset retention treats it as a simple group (offsets expire by
-//     commit time); Kafka, which persists group metadata, still knows when it became Empty.
+//   - Members are not persisted (see above); over a store without fences nothing is, and
+//     after a restart a group exists only through its offsets, which retention then treats as
+//     a simple group's.
 package groupcoord
 
 import (

@@ -116,7 +116,7 @@ func wait[T any](t *testing.T, ch <-chan T) T {
 	case v := <-ch:
 		return v
 	case <-time.After(5 * time.Second):
-		t.Fatal("timed out waiting for a blocked call")
+		require.FailNow(t, "timed out waiting for a blocked call")
 		panic("unreachable")
 	}
 }
@@ -135,7 +135,7 @@ func (f *fixture) waitState(group string, s state) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	f.t.Fatalf("group %q never reached %v", group, s)
+	require.FailNowf(f.t, "timeout", "group %q never reached %v", group, s)
 }
 
 // joinDynamic joins a new dynamic member at v9 (two JoinGroups, the first getting

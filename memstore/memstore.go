@@ -10,7 +10,8 @@
 // Besides offsetstore.Store, a Store implements the optional capabilities
 // offsetstore.Expirer, offsetstore.Inserter, offsetstore.FetchIntoer,
 // offsetstore.SliceCommitter, offsetstore.Fencer and offsetstore.PendingCommitter; FetchInto
-// and CommitSlice let package protocol answer a request without building a map.
+// and CommitSlice let package protocol answer a request without building a map. Group fences
+// and states, like offsets, do not survive Close.
 //
 // A Store obeys the whole contract of package offsetstore, which the conformance suite in
 // package storetest checks: values are copied in and out, times are kept to the millisecond,

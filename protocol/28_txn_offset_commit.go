@@ -60,7 +60,7 @@ func (h *Handler) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommit
 
 func (h *Handler) txnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest, c *call) (*kmsg.TxnOffsetCommitResponse, error) {
 	if req == nil {
-		return nil, errNilRequest
+		return nil, fmt.Errorf("%w: nil TxnOffsetCommit request", ErrMalformed)
 	}
 	if h.timeout > 0 {
 		var cancel context.CancelFunc
@@ -85,22 +85,14 @@ func (h *Handler) txnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommit
 		return resp, nil
 	}
 	txn := offsetstore.PendingTxn{TransactionalID: req.TransactionalID, ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch}
-	code, err := h.guarded(res, fencedWrite{
-		write: func(fenced bool, fence int64) error {
-			if fenced {
-				return h.pending.StagePendingFenced(ctx, req.Group, fence, txn, offsets)
-			}
-			return h.pending.StagePending(ctx, req.Group, txn, offsets)
-		},
-		again: func() (GroupResult, int16) { return h.groupCode(ctx, c, kmsg.TxnOffsetCommit, greq, 6) },
+	code = h.writeFenced(ctx, c, kmsg.TxnOffsetCommit, greq, res, func(ctx context.Context, fenced bool, fence int64) error {
+		if fenced {
+			return h.pending.StagePendingFenced(ctx, req.Group, fence, txn, offsets)
+		}
+		return h.pending.StagePending(ctx, req.Group, txn, offsets)
 	})
-	switch {
-	case err != nil:
-		setTxnCodes(resp, txnCode(req.Version, h.storeErrorCode(ctx, c, kmsg.TxnOffsetCommit, req.Group, err)))
-	case code != 0:
-		// Asked again after the group changed under the write: every forwarded partition gets
-		// the refusal, as if the request had arrived after the change.
-		setForwardedTxnCodes(resp, txnCode(req.Version, code))
+	if code != 0 {
+		setTxnCodes(resp, txnCode(req.Version, code))
 	}
 	return resp, nil
 }
@@ -189,7 +181,7 @@ func (h *Handler) txnCoordinatorChecks(ctx context.Context, req *kmsg.TxnOffsetC
 		}
 		greq.MemberID = &memberID
 	}
-	res, code := h.groupCode(ctx, c, kmsg.TxnOffsetCommit, greq, 6)
+	res, code := h.groupCode(ctx, c, kmsg.TxnOffsetCommit, greq)
 	return greq, res, code
 }
 
@@ -283,19 +275,6 @@ func setTxnCodes(resp *kmsg.TxnOffsetCommitResponse, code int16) {
 		ps := resp.Topics[i].Partitions
 		for j := range ps {
 			if ps[j].ErrorCode == 0 {
-				ps[j].ErrorCode = code
-			}
-		}
-	}
-}
-
-// setForwardedTxnCodes sets code on every partition the request layer forwarded: those with
-// no error yet or with OFFSET_METADATA_TOO_LARGE, which only the step after the group's gives.
-func setForwardedTxnCodes(resp *kmsg.TxnOffsetCommitResponse, code int16) {
-	for i := range resp.Topics {
-		ps := resp.Topics[i].Partitions
-		for j := range ps {
-			if ps[j].ErrorCode == 0 || ps[j].ErrorCode == kerr.OffsetMetadataTooLarge.Code {
 				ps[j].ErrorCode = code
 			}
 		}

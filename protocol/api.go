@@ -7,9 +7,7 @@ import (
 )
 
 // api is one Kafka API a Handler serves: a row of the dispatch table. Serving a new API is
-// one file (NN_name.go, with the handler and the functions a row names) plus one row; the
-// Observer's error counts (CountErrors) reach any response by reflection, and take a direct
-// path for the APIs whose counter CountErrors names.
+// one file (NN_name.go, with the handler and the three functions a row names) plus one row.
 type api struct {
 	key kmsg.Key
 	min int16 // lowest version served
@@ -24,6 +22,8 @@ type api struct {
 	// (Taking a *bodyMem instead would make HandleBody allocate one: the arguments of a call
 	// through a func value escape.)
 	body func(h *Handler, ctx context.Context, version int16, body []byte, c *call) (kmsg.Response, bodyMem, error)
+	// countErrors adds every error code of resp, a response of the API, to ec.
+	countErrors func(resp kmsg.Response, ec *errorCounter)
 }
 
 // numAPIs is the number of rows of the dispatch table.
@@ -33,10 +33,10 @@ const numAPIs = 4
 // own copy, with the versions it serves.
 func apiTable() [numAPIs]api {
 	return [numAPIs]api{
-		{key: kmsg.OffsetCommit, min: 0, max: maxIDVersion(10), handle: handleOffsetCommit, body: bodyOffsetCommit},
-		{key: kmsg.OffsetFetch, min: 0, max: maxIDVersion(10), handle: handleOffsetFetch, body: bodyOffsetFetch},
-		{key: kmsg.TxnOffsetCommit, min: 0, max: maxTxnVersion, handle: handleTxnOffsetCommit, body: bodyTxnOffsetCommit},
-		{key: kmsg.OffsetDelete, min: 0, max: fixedVersion(0), handle: handleOffsetDelete, body: bodyOffsetDelete},
+		{key: kmsg.OffsetCommit, min: 0, max: maxIDVersion10, handle: handleOffsetCommit, body: bodyOffsetCommit, countErrors: countOffsetCommit},
+		{key: kmsg.OffsetFetch, min: 0, max: maxIDVersion10, handle: handleOffsetFetch, body: bodyOffsetFetch, countErrors: countOffsetFetch},
+		{key: kmsg.TxnOffsetCommit, min: 0, max: maxTxnVersion, handle: handleTxnOffsetCommit, body: bodyTxnOffsetCommit, countErrors: countTxnOffsetCommit},
+		{key: kmsg.OffsetDelete, min: 0, max: onlyVersion0, handle: handleOffsetDelete, body: bodyOffsetDelete, countErrors: countOffsetDelete},
 	}
 }
 
@@ -61,7 +61,14 @@ func maxIDVersion(top int16) func(*Handler) int16 {
 	}
 }
 
-// fixedVersion is the max of an API served at the same versions by every Handler.
-func fixedVersion(v int16) func(*Handler) int16 {
-	return func(*Handler) int16 { return v }
+// maxIDVersion10 is maxIDVersion(10), without a closure, so that the table costs nothing to
+// build.
+func maxIDVersion10(h *Handler) int16 {
+	if h.ids == nil {
+		return 9
+	}
+	return 10
 }
+
+// onlyVersion0 is the max of an API served at v0 only.
+func onlyVersion0(*Handler) int16 { return 0 }

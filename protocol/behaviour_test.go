@@ -43,9 +43,8 @@ func TestStoreErrorCode(t *testing.T) {
 		name := fmt.Sprintf("%v", c.err)
 		assert.Equal(t, c.write, protocol.StoreErrorCode(c.err), "StoreErrorCode(%s)", name)
 		assert.Equal(t, c.fetch, protocol.FetchErrorCode(c.err), "FetchErrorCode(%s)", name)
-		if !kerr.IsRetriable(kerr.ErrorForCode(protocol.StoreErrorCode(c.err))) || !kerr.IsRetriable(kerr.ErrorForCode(protocol.FetchErrorCode(c.err))) {
-			t.Errorf("%s: not retriable", name)
-		}
+		assert.True(t, kerr.IsRetriable(kerr.ErrorForCode(protocol.StoreErrorCode(c.err))), "%s: StoreErrorCode not retriable", name)
+		assert.True(t, kerr.IsRetriable(kerr.ErrorForCode(protocol.FetchErrorCode(c.err))), "%s: FetchErrorCode not retriable", name)
 	}
 }
 
@@ -178,9 +177,7 @@ func TestCommitDetails(t *testing.T) {
 		assert.Equal(t, codes("t/0", none), commitCodes(commitOK(ctx, t, h, req)))
 		o, _, err := offsetstore.FetchOne(ctx, st, "g", offsetstore.TopicPartition{Topic: "t"})
 		require.NoError(t, err)
-		if !o.ExpireTime.After(fixedNow) {
-			t.Fatalf("expire time %v not after now", o.ExpireTime)
-		}
+		require.True(t, o.ExpireTime.After(fixedNow), "expire time %v not after now", o.ExpireTime)
 	})
 }
 
@@ -236,9 +233,7 @@ func TestFetchDetails(t *testing.T) {
 	t.Run("metadata is never null, and responses do not alias the store", func(t *testing.T) {
 		resp := fetchOK(ctx, t, h, fetchReq(9, "g", "a", []int32{0, 1, 9}))
 		for _, p := range resp.Groups[0].Topics[0].Partitions {
-			if p.Metadata == nil {
-				t.Fatalf("partition %d: null metadata", p.Partition)
-			}
+			require.NotNil(t, p.Metadata, "partition %d: null metadata", p.Partition)
 		}
 		*resp.Groups[0].Topics[0].Partitions[0].Metadata = "changed"
 		o, _, _ := offsetstore.FetchOne(ctx, st, "g", offsetstore.TopicPartition{Topic: "a"})
@@ -315,9 +310,7 @@ func TestRequestor(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int16(0), dresp.ErrorCode)
 	_, err = kmsg.NewPtrMetadataRequest().RequestWith(ctx, h)
-	if !errors.Is(err, protocol.ErrUnsupported) {
-		t.Fatalf("Metadata: %v", err)
-	}
+	require.ErrorIs(t, err, protocol.ErrUnsupported, "Metadata")
 }
 
 // TestFetchSizes covers both ways a fetch matches stored offsets to requested partitions (a

@@ -23,8 +23,8 @@ type testGroup struct {
 
 // testCoordinator is a minimal group coordinator implementing Kafka's validation rules
 // (ClassicGroup.validateOffsetCommit, ConsumerGroup.validateOffsetCommit and
-// validateOffsetFetch, and the group part of OffsetDelete) over groups set up by a test. It shows how a gateway
-// plugs its coordinator into protocol.Options.Groups.
+// validateOffsetFetch, and the group part of OffsetDelete) over groups set up by a test. It
+// shows how a gateway plugs its coordinator into protocol.Options.Groups.
 type testCoordinator struct {
 	mu     sync.Mutex
 	groups map[string]*testGroup

@@ -14,24 +14,17 @@ import (
 // counts in dst's storage (dst[:0], grown as needed), and none for a nil response or one
 // where every code is NONE.
 //
-// It works for every kmsg response: those of the APIs a Handler serves are walked directly
-// (each API's file has its counter), any other one by reflection, counting every int16 field named ErrorCode
+// It works for every kmsg response: responses of the APIs a Handler serves are walked directly, any other one by reflection, counting every int16 field named ErrorCode
 // at any depth. A gateway that answers other APIs itself uses it to report them to its
 // Observer in the Handler's shape.
 func CountErrors(dst []ErrorCount, resp kmsg.Response) []ErrorCount {
 	ec := errorCounter(dst[:0])
-	switch resp.(type) {
-	case nil:
-	case *kmsg.OffsetCommitResponse:
-		countOffsetCommit(resp, &ec)
-	case *kmsg.OffsetFetchResponse:
-		countOffsetFetch(resp, &ec)
-	case *kmsg.OffsetDeleteResponse:
-		countOffsetDelete(resp, &ec)
-	case *kmsg.TxnOffsetCommitResponse:
-		countTxnOffsetCommit(resp, &ec)
-	default:
-		ec.walk(reflect.ValueOf(resp))
+	if resp != nil {
+		if count := countFunc(resp.Key()); count != nil {
+			count(resp, &ec)
+		} else {
+			ec.walk(reflect.ValueOf(resp))
+		}
 	}
 	if len(ec) > 1 {
 		slices.SortFunc(ec, func(a, b ErrorCount) int { return cmp.Compare(a.Code, b.Code) })
@@ -67,4 +60,15 @@ func (ec *errorCounter) walk(v reflect.Value) {
 			}
 		}
 	}
+}
+
+// countFunc returns the error counter of the API of key in the dispatch table, nil for an
+// API the table does not have.
+func countFunc(key int16) func(kmsg.Response, *errorCounter) {
+	for _, a := range apiTable() {
+		if a.key.Int16() == key {
+			return a.countErrors
+		}
+	}
+	return nil
 }

@@ -24,14 +24,14 @@ var (
 // errNilRequest is the one error every Handler method returns for a nil request.
 var errNilRequest = fmt.Errorf("%w: nil request", ErrMalformed)
 
-// unsupportedError is the type of ErrUnsupported: its own message, and a match for
+// unsupportedError is the type of ErrUnsupported: its own message, wrapping
 // errors.ErrUnsupported.
 type unsupportedError struct{}
 
 func (unsupportedError) Error() string { return "protocol: unsupported API key or version" }
 
-// Is reports whether target is errors.ErrUnsupported.
-func (unsupportedError) Is(target error) bool { return target == errors.ErrUnsupported }
+// Unwrap returns errors.ErrUnsupported.
+func (unsupportedError) Unwrap() error { return errors.ErrUnsupported }
 
 // StoreErrorCode maps a store failure on a write (OffsetCommit, OffsetDelete) to the Kafka
 // error code a client sees. The result is always a retriable coordinator error, never NONE and
@@ -68,8 +68,9 @@ func StoreErrorCode(err error) int16 {
 // FetchErrorCode maps a store failure on OffsetFetch to the group (or, for v0-v1, partition)
 // error a client sees. It is StoreErrorCode with COORDINATOR_NOT_AVAILABLE replaced by
 // NOT_COORDINATOR: Kafka does the same on its fetch path that reads the offsets log
-// (GroupCoordinatorService.fetchOffsets with RequireStable), because Java clients older than 3.9 fail an OffsetFetch on
-// COORDINATOR_NOT_AVAILABLE but retry NOT_COORDINATOR after rediscovering the coordinator.
+// (GroupCoordinatorService.fetchOffsets with RequireStable), because Java clients older than
+// 3.9 fail an OffsetFetch on COORDINATOR_NOT_AVAILABLE but retry NOT_COORDINATOR after
+// rediscovering the coordinator.
 func FetchErrorCode(err error) int16 {
 	if c := StoreErrorCode(err); c != kerr.CoordinatorNotAvailable.Code {
 		return c

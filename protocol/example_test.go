@@ -299,7 +299,7 @@ func ExampleObserverFunc() {
 	if _, err := h.HandleBody(ctx, req.Key(), req.Version, req.AppendTo(nil)); err != nil {
 		panic(err)
 	}
-	_, err := h.HandleBody(ctx, 9, 42, nil) // a version nobody serves
+	_, err := h.HandleBody(ctx, kmsg.OffsetFetch.Int16(), 42, nil) // a version nobody serves
 	fmt.Println("returned:", errors.Is(err, protocol.ErrUnsupported))
 	// Output:
 	// key 8 v9 err=<nil> store_err=<nil>

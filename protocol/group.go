@@ -63,18 +63,22 @@ func (h *Handler) groupExists(ctx context.Context, group string) (bool, error) {
 // An acceptance (code 0) comes with the validator's GroupResult, whose Done the caller owes a
 // call; a refusal's Done has been called.
 func (h *Handler) commitGroupCode(ctx context.Context, greq GroupRequest, c *call) (GroupResult, int16) {
-	return h.groupCode(ctx, c, kmsg.OffsetCommit, greq, 9)
+	return h.groupCode(ctx, c, kmsg.OffsetCommit, greq)
 }
 
-// groupCode applies commitGroupCode's rules to a commit (OffsetCommit or TxnOffsetCommit, the
-// API key), whose versions from notFoundFrom answer GROUP_ID_NOT_FOUND rather than
-// ILLEGAL_GENERATION for a generation to a missing group.
-func (h *Handler) groupCode(ctx context.Context, c *call, key kmsg.Key, greq GroupRequest, notFoundFrom int16) (GroupResult, int16) {
+// groupCode is commitGroupCode for a commit of either kind (OffsetCommit or TxnOffsetCommit,
+// key), whose missing group answers GROUP_ID_NOT_FOUND from v9 of OffsetCommit and from v6 of
+// TxnOffsetCommit, ILLEGAL_GENERATION before.
+func (h *Handler) groupCode(ctx context.Context, c *call, key kmsg.Key, greq GroupRequest) (GroupResult, int16) {
 	res, code, noActive := h.consult(ctx, greq)
 	if !noActive || greq.Generation < 0 {
 		return res, code
 	}
 	release(res)
+	notFoundFrom := int16(9)
+	if key == kmsg.TxnOffsetCommit {
+		notFoundFrom = 6
+	}
 	exists, err := h.groupExists(ctx, greq.Group)
 	switch {
 	case err != nil:

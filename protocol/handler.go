@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -49,8 +50,10 @@ type Options struct {
 	// offsets.commit.timeout.ms (5 seconds by default there). When it expires the request is
 	// answered with the retriable code its store failure maps to (COORDINATOR_NOT_AVAILABLE
 	// for commits and deletes, NOT_COORDINATOR for fetches), so a client retries instead of
-	// waiting on a stalled store. A write that timed out may still land later; a client that
-	// retries overwrites it. 0 adds no bound beyond the caller's context.
+	// waiting on a stalled store. A write that timed out may still land later, but never
+	// after a newer acknowledged one when the GroupValidator fences writes (GroupResult.Fenced:
+	// its Done learns of the failure and the coordinator moves the fence before it accepts
+	// again). 0 adds no bound beyond the caller's context.
 	Timeout time.Duration
 	// Observer is told about every request, for metrics and tracing (see Observer). nil
 	// observes nothing and costs nothing.
@@ -93,8 +96,24 @@ type Handler struct {
 	apis        [numAPIs]api   // the dispatch table
 	maxVersions [numAPIs]int16 // each API's highest version served, -1 when not served
 
-	mem mems // the pools of recycled memory (mem.go)
+	// batches and lookups recycle the working memory of small commit batches and of
+	// small fetches: a Store copies what it is given and keeps nothing of a FetchInto's slices
+	// (the offsetstore contract), so they are free again once the Store call returns.
+	batches sync.Pool
+	lookups sync.Pool
+	scratch sync.Pool // *[]byte encoding buffers for HandleBody
+	counts  sync.Pool // *[]ErrorCount for the Observer
+
+	// fetchMems and commitMems recycle HandleBody's response memory (see mem.go).
+	fetchMems  sync.Pool
+	commitMems sync.Pool
 }
+
+// maxScratch is the largest HandleBody encoding buffer that is recycled.
+const maxScratch = 64 << 10
+
+// maxPooledBatch is the largest commit batch or fetch lookup whose working memory is recycled.
+const maxPooledBatch = 64
 
 // New returns a Handler that stores offsets in store, configured by opts.
 func New(store offsetstore.Store, opts Options) *Handler {
@@ -114,8 +133,8 @@ func New(store offsetstore.Store, opts Options) *Handler {
 	}
 	h.intoer, _ = store.(offsetstore.FetchIntoer)
 	h.slicer, _ = store.(offsetstore.SliceCommitter)
-	h.pending, _ = store.(offsetstore.PendingCommitter)
 	h.fencer, _ = store.(offsetstore.Fencer)
+	h.pending, _ = store.(offsetstore.PendingCommitter)
 	if h.maxMeta == 0 {
 		h.maxMeta = DefaultMaxMetadataBytes
 	}
@@ -270,13 +289,16 @@ func (h *Handler) handleBody(ctx context.Context, key, version int16, body []byt
 	}
 	// Encode into a recycled scratch buffer and return an exact-size copy: one allocation,
 	// whatever the response's size.
-	sp := h.mem.scratch.Get()
+	sp, _ := h.scratch.Get().(*[]byte)
+	if sp == nil {
+		sp = new([]byte)
+	}
 	enc := resp.AppendTo((*sp)[:0])
 	out := make([]byte, len(enc))
 	copy(out, enc)
 	if cap(enc) <= maxScratch {
 		*sp = enc
-		h.mem.scratch.Put(sp)
+		h.scratch.Put(sp)
 	}
 	return out, resp, mem, nil
 }

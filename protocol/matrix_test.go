@@ -3,7 +3,6 @@ package protocol_test
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"testing"
 	"time"
 
@@ -26,19 +25,13 @@ func viaFrame(t *testing.T, h *protocol.Handler, req kmsg.Request) kmsg.Response
 	resp, err := h.Handle(context.Background(), decoded)
 	require.NoError(t, err)
 	out := protocol.AppendResponse(nil, hdr, resp)
-	if got := binary.BigEndian.Uint32(out); int(got) != len(out)-4 {
-		t.Fatalf("size prefix %d for %d bytes", got, len(out)-4)
-	}
-	if got := int32(binary.BigEndian.Uint32(out[4:])); got != 77 {
-		t.Fatalf("correlation id %d", got)
-	}
+	require.Equal(t, len(out)-4, int(binary.BigEndian.Uint32(out)), "size prefix")
+	require.Equal(t, int32(77), int32(binary.BigEndian.Uint32(out[4:])), "correlation id")
 	body := out[8:]
 	dec := kmsg.ResponseForKey(req.Key())
 	dec.SetVersion(req.GetVersion())
 	if dec.IsFlexible() {
-		if body[0] != 0 {
-			t.Fatalf("response header tags %d", body[0])
-		}
+		require.Zero(t, body[0], "response header tags")
 		body = body[1:]
 	}
 	require.NoError(t, dec.ReadFrom(body))
@@ -166,8 +159,8 @@ func TestUnsupported(t *testing.T) {
 		}
 		return m
 	}
-	assert.Equal(t, map[int16][2]int16{8: {0, 9}, 9: {0, 9}, 47: {0, 0}}, adv(plain), "without TopicIDs")
-	assert.Equal(t, map[int16][2]int16{8: {0, 10}, 9: {0, 10}, 47: {0, 0}}, adv(withIDs), "with TopicIDs")
+	assert.Equal(t, map[int16][2]int16{kmsg.OffsetCommit.Int16(): {0, 9}, kmsg.OffsetFetch.Int16(): {0, 9}, kmsg.OffsetDelete.Int16(): {0, 0}}, adv(plain), "without TopicIDs")
+	assert.Equal(t, map[int16][2]int16{kmsg.OffsetCommit.Int16(): {0, 10}, kmsg.OffsetFetch.Int16(): {0, 10}, kmsg.OffsetDelete.Int16(): {0, 0}}, adv(withIDs), "with TopicIDs")
 
 	v10 := commitReq(10, "g", -1, "", "t", []part{{0, 1, -1, nil}})
 	fetch10 := fetchReq(10, "g", "t", []int32{0})
@@ -182,27 +175,25 @@ func TestUnsupported(t *testing.T) {
 		"Handle commit v10":           func() error { _, err := plain.Handle(ctx, v10); return err },
 		"Handle Metadata":             func() error { _, err := plain.Handle(ctx, kmsg.NewPtrMetadataRequest()); return err },
 		"Handle TxnOffsetCommit":      func() error { _, err := plain.Handle(ctx, kmsg.NewPtrTxnOffsetCommitRequest()); return err },
-		"HandleBody commit v10":       func() error { _, err := plain.HandleBody(ctx, 8, 10, v10.AppendTo(nil)); return err },
-		"HandleBody commit v11":       func() error { _, err := withIDs.HandleBody(ctx, 8, 11, nil); return err },
-		"HandleBody key 3":            func() error { _, err := withIDs.HandleBody(ctx, 3, 0, nil); return err },
-		"HandleBody delete v1":        func() error { _, err := withIDs.HandleBody(ctx, 47, 1, nil); return err },
+		"HandleBody commit v10": func() error {
+			_, err := plain.HandleBody(ctx, kmsg.OffsetCommit.Int16(), 10, v10.AppendTo(nil))
+			return err
+		},
+		"HandleBody commit v11": func() error { _, err := withIDs.HandleBody(ctx, kmsg.OffsetCommit.Int16(), 11, nil); return err },
+		"HandleBody key 3":      func() error { _, err := withIDs.HandleBody(ctx, kmsg.Metadata.Int16(), 0, nil); return err },
+		"HandleBody delete v1":  func() error { _, err := withIDs.HandleBody(ctx, kmsg.OffsetDelete.Int16(), 1, nil); return err },
 	} {
-		if err := call(); !errors.Is(err, protocol.ErrUnsupported) {
-			t.Errorf("%s: err = %v, want ErrUnsupported", name, err)
-		}
+		assert.ErrorIs(t, call(), protocol.ErrUnsupported, name)
 	}
-	if _, err := plain.HandleBody(ctx, 9, 3, []byte{0, 5, 'a'}); !errors.Is(err, protocol.ErrMalformed) {
-		t.Errorf("truncated body: err = %v, want ErrMalformed", err)
-	}
+	_, err := plain.HandleBody(ctx, kmsg.OffsetFetch.Int16(), 3, []byte{0, 5, 'a'})
+	assert.ErrorIs(t, err, protocol.ErrMalformed, "truncated body")
 	for name, call := range map[string]func() error{
 		"Handle":       func() error { _, err := plain.Handle(ctx, nil); return err },
 		"OffsetCommit": func() error { _, err := plain.OffsetCommit(ctx, nil); return err },
 		"OffsetFetch":  func() error { _, err := plain.OffsetFetch(ctx, nil); return err },
 		"OffsetDelete": func() error { _, err := plain.OffsetDelete(ctx, nil); return err },
 	} {
-		if err := call(); !errors.Is(err, protocol.ErrMalformed) {
-			t.Errorf("%s(nil): err = %v, want ErrMalformed", name, err)
-		}
+		assert.ErrorIs(t, call(), protocol.ErrMalformed, "%s(nil)", name)
 	}
 }
 

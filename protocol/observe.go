@@ -71,6 +71,9 @@ func (c *call) storeFailed(err error) {
 	}
 }
 
+// maxPooledCounts is the largest error-count slice that is recycled.
+const maxPooledCounts = 64
+
 // observe reports one request to the Observer, which must be set. resp may be nil or a typed
 // nil pointer when err is set.
 func (h *Handler) observe(ctx context.Context, key, version int16, start time.Time, resp kmsg.Response, c *call, err error) {
@@ -78,7 +81,10 @@ func (h *Handler) observe(ctx context.Context, key, version int16, start time.Ti
 	if c != nil {
 		ev.StoreErr = c.storeErr
 	}
-	cp := h.mem.counts.Get()
+	cp, _ := h.counts.Get().(*[]ErrorCount)
+	if cp == nil {
+		cp = new([]ErrorCount)
+	}
 	ec := CountErrors((*cp)[:0], resp)
 	if len(ec) > 0 {
 		ev.Errors = ec
@@ -87,7 +93,7 @@ func (h *Handler) observe(ctx context.Context, key, version int16, start time.Ti
 	if cap(ec) <= maxPooledCounts {
 		clear(ec)
 		*cp = ec[:0]
-		h.mem.counts.Put(cp)
+		h.counts.Put(cp)
 	}
 }
 

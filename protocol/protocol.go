@@ -37,8 +37,9 @@
 // # Behaviour
 //
 // The check order and the placement of every error code follow Kafka (see the methods'
-// documentation for each API, and docs/kafka-semantics.md in the repository for the whole): group ACL, topic id resolution, topic ACL and existence, and
-// only then, for the partitions that passed, the group coordinator's checks and the store.
+// documentation for each API, and docs/kafka-semantics.md in the repository for the whole):
+// group ACL, topic id resolution, topic ACL and existence, and only then, for the partitions
+// that passed, the group coordinator's checks and the store.
 // A commit whose partitions all fail the request-layer checks never reaches the group or the
 // store, so it creates no group. A fetch of an unknown group or partition is
 // {offset -1, leader epoch -1, metadata "", NONE}; metadata is never null.

@@ -63,7 +63,7 @@ func readHeader(frame []byte) (RequestHeader, []byte, kmsg.Request, error) {
 	hdr.Version = int16(binary.BigEndian.Uint16(frame[2:]))
 	hdr.CorrelationID = int32(binary.BigEndian.Uint32(frame[4:]))
 	b := frame[8:]
-	if hdr.Key == keyControlledShutdown && hdr.Version == 0 {
+	if kmsg.Key(hdr.Key) == kmsg.ControlledShutdown && hdr.Version == 0 {
 		return hdr, b, withVersion(kmsg.RequestForKey(hdr.Key), 0), nil
 	}
 
@@ -94,7 +94,7 @@ func readHeader(frame []byte) (RequestHeader, []byte, kmsg.Request, error) {
 	case hdr.Version >= 0 && hdr.Version <= req.MaxVersion():
 		req.SetVersion(hdr.Version)
 		flexible = req.IsFlexible()
-	case hdr.Key == keyAPIVersions && hdr.Version > req.MaxVersion():
+	case kmsg.Key(hdr.Key) == kmsg.ApiVersions && hdr.Version > req.MaxVersion():
 		// Kafka reads any ApiVersions v3+ with the flexible header v2 and answers a version it
 		// does not know with UNSUPPORTED_VERSION.
 		return hdr, skipTagsOrRest(b), nil, unsupported(kmsg.Key(hdr.Key), hdr.Version)
@@ -184,7 +184,7 @@ func AppendResponse(dst []byte, hdr RequestHeader, resp kmsg.Response) []byte {
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(hdr.CorrelationID))
-	if resp.IsFlexible() && resp.Key() != keyAPIVersions {
+	if resp.IsFlexible() && kmsg.Key(resp.Key()) != kmsg.ApiVersions {
 		dst = append(dst, 0)
 	}
 	dst = resp.AppendTo(dst)

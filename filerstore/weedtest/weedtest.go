@@ -168,6 +168,17 @@ func New(opts Options) (*Server, error) {
 // Addr returns the filer's gRPC address, host:port on 127.0.0.1.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.ports[5])) }
 
+// Pid returns the process id of the running weed process, or 0 when it is not running; for
+// reading its CPU time from /proc in benchmarks.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Dir returns the data directory.
 func (s *Server) Dir() string { return s.dir }
 

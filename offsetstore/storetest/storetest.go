@@ -31,9 +31,9 @@
 // ErrorType, Closed, Context, NoAliasing, ReadYourWrites, Concurrency (32 goroutines; run the
 // suite with -race), Expirer, Inserter, FetchIntoer, SliceCommitter and PendingCommitter (the
 // optional capabilities of package offsetstore, checked when the store implements them),
-// FenceStart, FenceState, FenceSave, FencedWrites, FenceKept, FenceErrors, FenceConcurrency and
-// FenceDurability (offsetstore.Fencer, when the store implements it) and Durability (close
-// and reopen, when the harness is durable).
+// FenceStart, FenceState, FenceSave, FencedWrites, FenceKept, FenceErrors, FenceConcurrency
+// and FenceDurability (offsetstore.Fencer, when the store implements it) and Durability
+// (close and reopen, when the harness is durable).
 //
 // To run one rule of a backend's suite, select its subtest:
 //

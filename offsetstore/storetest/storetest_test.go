@@ -15,6 +15,8 @@ import (
 	"github.com/offsetkit/offsetkit/memstore"
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/offsetstore/storetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type (
@@ -792,13 +794,11 @@ func TestBrokenStoresAreCaught(t *testing.T) {
 			err := storetest.TestHarness(t.Context(), tt.harness, tt.only...)
 			got := violated(err)
 			vs := got[tt.caughtBy]
-			if len(vs) == 0 {
-				t.Fatalf("rule %s did not catch the store; all violations:\n%v", tt.caughtBy, err)
-			}
+			require.NotEmpty(t, vs, "rule %s did not catch the store; all violations:\n%v", tt.caughtBy, err)
 			for _, v := range vs {
-				if v.Doc != docs[tt.caughtBy] || !strings.Contains(v.Error(), tt.caughtBy) || !strings.Contains(v.Error(), v.Doc) {
-					t.Errorf("violation does not state its rule: %q", v.Error())
-				}
+				assert.Equal(t, docs[tt.caughtBy], v.Doc, "the violation's Doc")
+				assert.Contains(t, v.Error(), tt.caughtBy, "a violation names its rule")
+				assert.Contains(t, v.Error(), v.Doc, "a violation states its rule")
 			}
 			t.Logf("caught by %s: %v", tt.caughtBy, vs[0].Detail)
 		})
@@ -809,47 +809,35 @@ func TestBrokenStoresAreCaught(t *testing.T) {
 func TestEveryRuleIsTested(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range storetest.Rules() {
-		if r.Name == "" || r.Doc == "" || seen[r.Name] {
-			t.Errorf("rule %q: want a unique name and a doc", r.Name)
-		}
+		assert.NotEmpty(t, r.Name, "a rule's name")
+		assert.NotEmpty(t, r.Doc, "rule %q: its doc", r.Name)
+		assert.False(t, seen[r.Name], "rule %q: names are unique", r.Name)
 		seen[r.Name] = true
 	}
 	caught := map[string]bool{}
 	for _, tt := range allBroken() {
-		if !seen[tt.caughtBy] {
-			t.Errorf("broken store %q names rule %q, which does not exist", tt.name, tt.caughtBy)
-		}
+		assert.True(t, seen[tt.caughtBy], "broken store %q names rule %q, which does not exist", tt.name, tt.caughtBy)
 		caught[tt.caughtBy] = true
 	}
 	for name := range seen {
-		if !caught[name] {
-			t.Errorf("rule %s has no broken store that it is shown to catch", name)
-		}
+		assert.True(t, caught[name], "rule %s has no broken store that it is shown to catch", name)
 	}
 }
 
 // TestDocListsEveryRule keeps the package documentation's list of rules complete.
 func TestDocListsEveryRule(t *testing.T) {
 	src, err := os.ReadFile("storetest.go")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	doc, _, _ := strings.Cut(string(src), "package storetest")
 	for _, r := range storetest.Rules() {
-		if !strings.Contains(doc, " "+r.Name) {
-			t.Errorf("the package doc does not list rule %s", r.Name)
-		}
+		assert.Contains(t, doc, " "+r.Name, "the package doc does not list rule %s", r.Name)
 	}
 }
 
 func TestMemstorePasses(t *testing.T) {
 	open := func(context.Context) (offsetstore.Store, error) { return memstore.New(memstore.Options{}), nil }
-	if err := storetest.TestStore(t.Context(), open); err != nil {
-		t.Fatal(err)
-	}
-	if err := storetest.TestHarness(t.Context(), durableMem); err != nil {
-		t.Fatalf("durable harness: %v", err)
-	}
+	require.NoError(t, storetest.TestStore(t.Context(), open))
+	require.NoError(t, storetest.TestHarness(t.Context(), durableMem), "durable harness")
 }
 
 // TestRun drives the suite through Run, with a durable harness, as a backend's test does.
@@ -862,21 +850,15 @@ func TestRun(t *testing.T) {
 func TestUnknownRule(t *testing.T) {
 	open := func(context.Context) (offsetstore.Store, error) { return memstore.New(memstore.Options{}), nil }
 	err := storetest.TestStore(t.Context(), open, "Absent", "NoSuchRule")
-	if err == nil || !strings.Contains(err.Error(), "NoSuchRule") {
-		t.Fatalf("TestStore with an unknown rule = %v; want an error naming it", err)
-	}
-	if len(violated(err)) != 0 {
-		t.Fatalf("memstore violated rules: %v", err)
-	}
+	require.ErrorContains(t, err, "NoSuchRule", "TestStore with an unknown rule")
+	require.Empty(t, violated(err), "memstore violated rules: %v", err)
 }
 
 func TestHarnessError(t *testing.T) {
 	err := storetest.TestHarness(t.Context(), func(context.Context) (storetest.Harness, error) {
 		return nil, errors.New("no filer")
 	}, "Absent")
-	if err == nil || !strings.Contains(err.Error(), "no filer") {
-		t.Fatalf("TestHarness with a failing harness = %v; want its error", err)
-	}
+	require.ErrorContains(t, err, "no filer", "TestHarness with a failing harness")
 }
 
 // TestRunReportsViolations runs Run on a broken store in a child process (a failing subtest
@@ -892,9 +874,7 @@ func TestRunReportsViolations(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRunReportsViolations$", "-test.v")
 	cmd.Env = append(os.Environ(), "STORETEST_CHILD=1")
 	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("Run passed a store that works after Close:\n%s", out)
-	}
+	require.Error(t, err, "Run passed a store that works after Close:\n%s", out)
 	var closedDoc string
 	for _, r := range storetest.Rules() {
 		if r.Name == "Closed" {
@@ -902,9 +882,7 @@ func TestRunReportsViolations(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"--- FAIL: TestRunReportsViolations/Closed", "--- PASS: TestRunReportsViolations/RoundTrip", closedDoc} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
+		assert.Contains(t, string(out), want)
 	}
 }
 

@@ -17,7 +17,6 @@
 package server
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/binary"
@@ -359,83 +358,6 @@ type conn struct {
 	net.Conn
 	host string // the client's IP, for DescribeGroups
 	self *kmsg.MetadataResponseBroker
-}
-
-func (s *Server) serveConn(nc net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		nc.Close()
-		s.mu.Lock()
-		delete(s.conns, nc)
-		s.mu.Unlock()
-	}()
-	if s.obs != nil {
-		s.obs.ConnectionsChanged(1)
-		defer s.obs.ConnectionsChanged(-1)
-	}
-	c := &conn{Conn: nc, host: hostOf(nc.RemoteAddr()), self: brokerOf(nc.LocalAddr())}
-	log := s.log.With("remote", nc.RemoteAddr().String())
-	log.Debug("connection opened")
-	// A buffered reader takes a request's size and body (and often the next request) in one
-	// read. Deadlines are pushed forward only when a quarter of the timeout has passed, which
-	// keeps a syscall-free path for busy connections without loosening the idle limit much.
-	r := bufio.NewReaderSize(nc, 16<<10)
-	var (
-		buf           []byte
-		out           []byte
-		readDeadline  time.Time
-		writeDeadline time.Time
-	)
-	for {
-		if now := time.Now(); readDeadline.Sub(now) < s.idle*3/4 {
-			readDeadline = now.Add(s.idle)
-			_ = nc.SetReadDeadline(readDeadline)
-		}
-		n, err := protocol.ReadFrameSize(r, s.maxFrame)
-		if err != nil && !errors.Is(err, protocol.ErrMalformed) {
-			log.Debug("connection closed", "reason", err)
-			return
-		}
-		if err != nil || n < 8 { // 8: a request header's key, version and correlation id
-			log.Warn("closing connection: bad frame size", "size", n, "max", s.maxFrame, "err", err)
-			s.observeRejected(s.ctx, -1, -1, errFrameSize)
-			return
-		}
-		units, err := s.budget.acquire(s.ctx, n)
-		if err != nil {
-			return // the server is closing
-		}
-		if buf, err = protocol.ReadFrameBody(r, buf, n); err != nil {
-			s.budget.release(units)
-			log.Debug("connection closed mid-frame", "reason", err)
-			return
-		}
-		out, err = s.handleFrame(s.ctx, c, buf, out[:0])
-		if units > 0 {
-			s.budget.release(units)
-			if cap(buf) > budgetUnit { // what the budget covered must not outlive it
-				buf = nil
-			}
-		}
-		if err != nil {
-			log.Warn("closing connection", "reason", err)
-			return
-		}
-		if now := time.Now(); writeDeadline.Sub(now) < DefaultWriteTimeout*3/4 {
-			writeDeadline = now.Add(DefaultWriteTimeout)
-			_ = nc.SetWriteDeadline(writeDeadline)
-		}
-		if _, err := nc.Write(out); err != nil {
-			log.Debug("connection closed on write", "reason", err)
-			return
-		}
-		if cap(buf) > 1<<20 { // do not pin a large buffer for the connection's lifetime
-			buf = nil
-		}
-		if cap(out) > 1<<20 {
-			out = nil
-		}
-	}
 }
 
 // handleFrame answers one request frame (the bytes after the size), appending the response
