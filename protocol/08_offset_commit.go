@@ -77,14 +77,14 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 	resp := &m.resp
 	resp.Default()
 	resp.Version = v
-	m.topics.reset(len(req.Topics))
-	resp.Topics = m.topics.take(len(req.Topics))
+	m.topics.Reset(len(req.Topics))
+	resp.Topics = m.topics.Take(len(req.Topics))
 	total := 0
 	for i := range req.Topics {
 		total += len(req.Topics[i].Partitions)
 	}
-	m.parts.reset(total)
-	parts := m.parts.take(total)
+	m.parts.Reset(total)
+	parts := m.parts.Take(total)
 	for i := range req.Topics {
 		t := &req.Topics[i]
 		rt := &resp.Topics[i]
@@ -228,37 +228,6 @@ func setForwardedCommitCodes(resp *kmsg.OffsetCommitResponse, code int16) {
 			}
 		}
 	}
-}
-
-// commitBatch is the partitions and offsets of one commit, in request order (a partition named
-// twice: the later wins, as in the map Store.Commit is given).
-type commitBatch struct {
-	tps  []offsetstore.TopicPartition
-	offs []offsetstore.Offset
-	m    map[offsetstore.TopicPartition]offsetstore.Offset // for stores without CommitSlice
-}
-
-func (h *Handler) getCommitBatch(n int) *commitBatch {
-	b, _ := h.batches.Get().(*commitBatch)
-	if b == nil {
-		b = &commitBatch{}
-	}
-	if cap(b.tps) < n {
-		b.tps, b.offs = make([]offsetstore.TopicPartition, 0, n), make([]offsetstore.Offset, 0, n)
-	}
-	return b
-}
-
-// putCommitBatch recycles b unless it is large. It does not clear b.tps and b.offs (a measured
-// cost on every commit): the next request overwrites them, and the pool drops what it holds
-// within two garbage collections, so the strings they refer to are kept a bounded while.
-func (h *Handler) putCommitBatch(b *commitBatch) {
-	if cap(b.tps) > maxPooledBatch {
-		return
-	}
-	clear(b.m)
-	b.tps, b.offs = b.tps[:0], b.offs[:0]
-	h.batches.Put(b)
 }
 
 // commitBatch stores b in one write: CommitFenced when fenced, else CommitSlice when the store

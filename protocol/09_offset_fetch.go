@@ -93,10 +93,10 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 				np += len(g.Topics[j].Partitions)
 			}
 		}
-		m.groups.reset(len(req.Groups))
-		m.topics.reset(nt)
-		m.parts.reset(np)
-		resp.Groups = m.groups.take(len(req.Groups))
+		m.groups.Reset(len(req.Groups))
+		m.topics.Reset(nt)
+		m.parts.Reset(np)
+		resp.Groups = m.groups.Take(len(req.Groups))
 		for i := range req.Groups {
 			h.fetchGroup(ctx, c, v, req.RequireStable, &req.Groups[i], &resp.Groups[i], m)
 		}
@@ -109,16 +109,16 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 	g.Group = req.Group
 	np := 0
 	if req.Topics != nil || v < 2 { // null topics mean "all" only from v2
-		m.reqTopics.reset(len(req.Topics))
-		g.Topics = m.reqTopics.take(len(req.Topics))
+		m.reqTopics.Reset(len(req.Topics))
+		g.Topics = m.reqTopics.Take(len(req.Topics))
 		for i := range req.Topics {
 			g.Topics[i].Topic = req.Topics[i].Topic
 			g.Topics[i].Partitions = req.Topics[i].Partitions
 			np += len(req.Topics[i].Partitions)
 		}
 	}
-	m.topics.reset(len(req.Topics))
-	m.parts.reset(np)
+	m.topics.Reset(len(req.Topics))
+	m.parts.Reset(np)
 	out := &m.group
 	h.fetchGroup(ctx, c, v, v >= 7 && req.RequireStable, g, out, m)
 	switch {
@@ -127,14 +127,14 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 		resp.Topics = []kmsg.OffsetFetchResponseTopic{}
 	case out.ErrorCode != 0:
 		// v0-v1 carry no group error: echo every requested partition with it.
-		m.otopics.reset(len(req.Topics))
-		m.oparts.reset(np)
-		resp.Topics = m.otopics.take(len(req.Topics))
+		m.otopics.Reset(len(req.Topics))
+		m.oparts.Reset(np)
+		resp.Topics = m.otopics.Take(len(req.Topics))
 		for i := range req.Topics {
 			t := &req.Topics[i]
 			rt := &resp.Topics[i]
 			rt.Topic = t.Topic
-			rt.Partitions = m.oparts.take(len(t.Partitions))
+			rt.Partitions = m.oparts.Take(len(t.Partitions))
 			for j, p := range t.Partitions {
 				rp := &rt.Partitions[j]
 				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p, -1, -1, &m.empty, out.ErrorCode
@@ -145,14 +145,14 @@ func (h *Handler) offsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest,
 		for i := range out.Topics {
 			np += len(out.Topics[i].Partitions)
 		}
-		m.otopics.reset(len(out.Topics))
-		m.oparts.reset(np)
-		resp.Topics = m.otopics.take(len(out.Topics))
+		m.otopics.Reset(len(out.Topics))
+		m.oparts.Reset(np)
+		resp.Topics = m.otopics.Take(len(out.Topics))
 		for i := range out.Topics {
 			ot := &out.Topics[i]
 			rt := &resp.Topics[i]
 			rt.Topic = ot.Topic
-			rt.Partitions = m.oparts.take(len(ot.Partitions))
+			rt.Partitions = m.oparts.Take(len(ot.Partitions))
 			for j := range ot.Partitions {
 				op := &ot.Partitions[j]
 				rt.Partitions[j] = kmsg.OffsetFetchResponseTopicPartition{
@@ -179,12 +179,12 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, requireStabl
 	// 2. Explicit topics: id resolution and topic ACL. Partitions left with code 0 are looked up.
 	var fs *fetchScratch
 	if g.Topics != nil {
-		out.Topics = m.topics.take(len(g.Topics))
+		out.Topics = m.topics.Take(len(g.Topics))
 		total := 0
 		for i := range g.Topics {
 			total += len(g.Topics[i].Partitions)
 		}
-		parts := m.parts.take(total)
+		parts := m.parts.Take(total)
 		fs = h.getFetchScratch(total)
 		defer h.putFetchScratch(fs)
 		for i := range g.Topics {
@@ -252,7 +252,7 @@ func (h *Handler) fetchGroup(ctx context.Context, c *call, v int16, requireStabl
 				withMeta++
 			}
 		}
-		mds := m.mds.take(withMeta)[:0]
+		mds := m.mds.Take(withMeta)[:0]
 		k := 0
 		for i := range out.Topics {
 			rt := &out.Topics[i]
@@ -376,38 +376,6 @@ func (h *Handler) fetchInto(ctx context.Context, group string, fs *fetchScratch)
 		fs.dst[i], fs.found[i] = m[tp]
 	}
 	return nil
-}
-
-// fetchScratch is the per-request working memory of an explicit-topics fetch: the partitions
-// looked up and the store's answers, index by index.
-type fetchScratch struct {
-	lookup []offsetstore.TopicPartition
-	dst    []offsetstore.Offset
-	found  []bool
-}
-
-// getFetchScratch returns a recycled fetchScratch with room for n partitions and no lookups.
-func (h *Handler) getFetchScratch(n int) *fetchScratch {
-	fs, _ := h.lookups.Get().(*fetchScratch)
-	if fs == nil || cap(fs.lookup) < n {
-		fs = &fetchScratch{
-			lookup: make([]offsetstore.TopicPartition, 0, n),
-			dst:    make([]offsetstore.Offset, n),
-			found:  make([]bool, n),
-		}
-	}
-	return fs
-}
-
-// putFetchScratch recycles fs unless it is large, first dropping the strings it refers to.
-func (h *Handler) putFetchScratch(fs *fetchScratch) {
-	if cap(fs.lookup) > maxPooledBatch {
-		return
-	}
-	clear(fs.lookup[:cap(fs.lookup)])
-	clear(fs.dst[:cap(fs.dst)])
-	fs.lookup, fs.dst, fs.found = fs.lookup[:0], fs.dst[:cap(fs.dst)], fs.found[:cap(fs.found)]
-	h.lookups.Put(fs)
 }
 
 // setFetched fills a response partition at version v from a stored offset. The leader epoch
