@@ -182,6 +182,29 @@ func TestFilerTransactionAcrossRestart(t *testing.T) {
 	}
 }
 
+// TestFilerTransactionAcrossKill commits a transaction's offsets through the gateway binary
+// over a real filer, kills it (SIGKILL) with the transaction open, and commits the
+// transaction through a new gateway process.
+func TestFilerTransactionAcrossKill(t *testing.T) {
+	f := weedtest.Start(t)
+	flags := []string{"-store", "filer", "-filer", f.Addr(), "-topics", "t1:3"}
+	p := startProcess(t, flags...)
+	c := &txnClient{t: t, r: dialRaw(t, p.addr), id: "killed"}
+	require.Zero(t, c.init(4, 60_000))
+	require.Zero(t, c.addOffsets(3, "killed"))
+	require.Zero(t, c.commitOffsets(3, "killed", 0, 123))
+	require.NoError(t, p.cmd.Process.Kill())
+	<-p.done
+
+	p2 := startProcess(t, flags...)
+	c.r = dialRaw(t, p2.addr)
+	_, code := fetchStable(t, c.r, "killed", 0, true)
+	assert.Equal(t, kerr.UnstableOffsetCommit.Code, code, "still pending after the kill")
+	require.Zero(t, c.end(3, true))
+	off, code := fetchStable(t, c.r, "killed", 0, true)
+	assert.Equal(t, [2]int64{123, 0}, [2]int64{off, int64(code)})
+}
+
 // testClock is a clock the test moves.
 type testClock struct {
 	mu  sync.Mutex
