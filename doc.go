@@ -8,13 +8,18 @@
 //     every Store runs.
 //   - [github.com/offsetkit/offsetkit/memstore]: a thread-safe in-memory Store, the embedded
 //     default.
-//   - [github.com/offsetkit/offsetkit/protocol]: handlers for OffsetCommit, OffsetFetch and
-//     OffsetDelete built on franz-go's kmsg, which a gateway wires into its own connection
-//     loop, with the frame, header and ApiVersions helpers that loop needs, and hooks for its
-//     group coordinator, authorization and topic metadata.
+//   - [github.com/offsetkit/offsetkit/protocol]: handlers for OffsetCommit, OffsetFetch,
+//     OffsetDelete and TxnOffsetCommit built on franz-go's kmsg, which a gateway wires into its
+//     own connection loop, with the frame, header and ApiVersions helpers that loop needs, and
+//     hooks for its group coordinator, transaction coordinator, authorization and topic
+//     metadata. TxnOffsetCommit is served over a store that keeps pending transactional
+//     offsets (offsetstore.PendingCommitter; memstore and filerstore do).
 //   - [github.com/offsetkit/offsetkit/groupcoord]: a classic (JoinGroup/SyncGroup) group
 //     coordinator that implements the protocol package's GroupValidator, so that offset
 //     commits are checked against live membership as Kafka checks them.
+//   - [github.com/offsetkit/offsetkit/txncoord]: a transaction coordinator for offsets-only
+//     transactions (InitProducerId, AddOffsetsToTxn, AddPartitionsToTxn, EndTxn, timeouts),
+//     the TxnValidator of a gateway serving exactly-once consumers.
 //   - [github.com/offsetkit/offsetkit/retention]: Kafka's offset expiry
 //     (offsets.retention.minutes), a sweeper over any store with the optional Expirer
 //     capability, with the group's state supplied by the gateway's coordinator.

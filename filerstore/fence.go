@@ -387,8 +387,10 @@ func (s *Store) deleteFenced(ctx context.Context, group string, fence int64, par
 		seen[tp] = struct{}{}
 		txn = append(txn, objectMutation(deleteMutation(s.partitionDir(groupDir, tp), offsetFileName)))
 	}
-	_, err := s.fencedTransact(ctx, group, fence, txn)
-	return err
+	if _, err := s.fencedTransact(ctx, group, fence, txn); err != nil {
+		return err
+	}
+	return s.dropPending(ctx, group, partitions, false)
 }
 
 // DeleteGroupFenced implements offsetstore.Fencer: DeleteGroup as one ObjectTransaction,
@@ -416,10 +418,16 @@ func (s *Store) deleteGroupFenced(ctx context.Context, group string, fence int64
 		IsRecursive:  true,
 		Condition:    &filer_pb.WriteCondition{Clauses: []*filer_pb.WriteCondition_Clause{{Kind: filer_pb.WriteCondition_IF_EXISTS}}},
 	}})
-	if err == nil && len(skipped) > 0 {
+	if err != nil {
+		return err
+	}
+	if err := s.dropPending(ctx, group, nil, true); err != nil {
+		return err
+	}
+	if len(skipped) > 0 {
 		return offsetstore.ErrGroupNotFound
 	}
-	return err
+	return nil
 }
 
 // ExpireOffsetsFenced implements offsetstore.Fencer: ExpireOffsets whose conditional deletes
@@ -441,6 +449,10 @@ func (s *Store) ExpireOffsetsFenced(ctx context.Context, group string, fence int
 
 func (s *Store) expireOffsetsFenced(ctx context.Context, group string, fence int64, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
 	if err := s.fenced(ctx, group); err != nil {
+		return nil, err
+	}
+	expired, err := s.unexpired(ctx, group, expired)
+	if err != nil {
 		return nil, err
 	}
 	stored, err := s.readGroup(ctx, group)

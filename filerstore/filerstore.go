@@ -46,7 +46,9 @@
 // read whole.
 //
 // The store also implements offsetstore.Inserter and offsetstore.Expirer, with the filer's
-// conditional writes (see CommitIfAbsent and ExpireOffsets). Offset files carry the MD5 of
+// conditional writes (see CommitIfAbsent and ExpireOffsets), and offsetstore.PendingCommitter,
+// keeping transactions' pending offsets beside Root (see StagePending). Delete, DeleteGroup
+// and ExpireOffsets therefore also list the group's pending offsets: one ListEntries more. Offset files carry the MD5 of
 // their content as an attribute, which the filer serves as their ETag.
 //
 // # Group fences and state

@@ -187,8 +187,9 @@ func TestRoundTrips(t *testing.T) {
 		{"Fetch 64", func() error { _, err := s.Fetch(ctx, "g", offsetstore.SortedPartitions(batch)); return err }, map[string]int{"LookupDirectoryEntries": 1}},
 		{"FetchAll", func() error { _, err := s.FetchAll(ctx, "g"); return err }, map[string]int{"TraverseBfsMetadata": 1}},
 		{"FetchAll unknown group", func() error { _, err := s.FetchAll(ctx, "nope"); return err }, map[string]int{"TraverseBfsMetadata": 1}},
-		{"Delete 64", func() error { return s.Delete(ctx, "g", offsetstore.SortedPartitions(batch)) }, map[string]int{"ObjectTransaction": 1}},
-		{"DeleteGroup", func() error { return s.DeleteGroup(ctx, "g") }, map[string]int{"LookupDirectoryEntry": 1, "DeleteEntry": 1}},
+		// Delete and DeleteGroup also list the group's pending transactional offsets.
+		{"Delete 64", func() error { return s.Delete(ctx, "g", offsetstore.SortedPartitions(batch)) }, map[string]int{"ListEntries": 1, "ObjectTransaction": 1}},
+		{"DeleteGroup", func() error { return s.DeleteGroup(ctx, "g") }, map[string]int{"ListEntries": 1, "LookupDirectoryEntry": 1, "DeleteEntry": 1}},
 	}
 	for _, tt := range tests {
 		c.reset()

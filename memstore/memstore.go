@@ -175,7 +175,9 @@ func (s *Store) commit(ctx context.Context, op, group string, offsets map[offset
 	w := writer{g: sh.group(group)}
 	pg := sh.pending[group]
 	for tp, o := range offsets {
-		if w.set(tp, o, ifAbsent) && pg != nil {
+		// A plain write supersedes the pending offsets staged before it; CommitIfAbsent, which
+		// fills in older offsets (migrations), does not.
+		if w.set(tp, o, ifAbsent) && pg != nil && !ifAbsent {
 			pg.supersede(tp, math.MaxUint64)
 		}
 	}

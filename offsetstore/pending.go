@@ -33,10 +33,11 @@ type PendingGroup struct {
 //     FetchInto and ExpireOffsets and are never expired.
 //   - CompletePending with commit true stores every pending offset of (group, producerID) as
 //     Commit stores it, except for a partition whose committed offset was written after the
-//     pending offset was staged (by Commit, CommitSlice, CommitIfAbsent, or the completion
-//     of a transaction that staged that partition later): the later write wins, as in
-//     Kafka, where the offset record with the higher log position wins. Stores that cannot
-//     order writes exactly order them by the offsets' CommitTime. With commit false the
+//     pending offset was staged (by Commit, CommitSlice, or the completion of a transaction
+//     that staged that partition later): the later write wins, as in Kafka, where the offset
+//     record with the higher log position wins. CommitIfAbsent, which fills in older
+//     offsets where none is stored (a migration copying up), is not such a write. Stores
+//     that cannot order writes exactly order them by the offsets' CommitTime. With commit false the
 //     pending offsets are dropped. Either way none remain for the pair afterwards, and
 //     completing a pair with nothing pending is not an error (a marker may be sent twice).
 //   - Delete and DeleteGroup (and their fenced forms) drop the pending offsets of every

@@ -56,7 +56,8 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 	return resp, err
 }
 
-// offsetCommit is OffsetCommit building its response in m (a fresh one when m is nil).
+// offsetCommit is OffsetCommit building its response in m (a fresh one when m is nil): the
+// Kafka checks in order, then the store batch, then the write.
 func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest, c *call, m *commitMem) (*kmsg.OffsetCommitResponse, error) {
 	if req == nil {
 		return nil, errNilRequest
@@ -66,46 +67,91 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 		ctx, cancel = context.WithTimeout(ctx, h.timeout)
 		defer cancel()
 	}
-	v := req.Version
-	if !h.serves(kmsg.OffsetCommit, v) {
-		return nil, unsupported(kmsg.OffsetCommit, v)
+	if !h.serves(kmsg.OffsetCommit, req.Version) {
+		return nil, unsupported(kmsg.OffsetCommit, req.Version)
 	}
-
 	if m == nil {
 		m = new(commitMem)
 	}
+	resp := commitResponse(req, m)
+
+	// 1-4. The request layer's checks; a commit with nothing forwarded touches no group.
+	forwarded := h.commitRequestChecks(ctx, req, resp)
+	if forwarded == 0 {
+		return resp, nil
+	}
+
+	// 5. The group.
+	greq := commitGroupRequest(req, h.groups != nil)
+	res, code := h.commitGroupCode(ctx, greq, c)
+	if code != 0 {
+		setCommitCodes0(resp, code)
+		return resp, nil
+	}
+
+	// 6. Per-partition metadata size; the rest form one batch.
+	batch := h.commitBatchOf(req, resp, forwarded)
+	defer h.putCommitBatch(batch)
+	if len(batch.tps) == 0 {
+		release(res)
+		return resp, nil
+	}
+
+	// 7. One write for the whole batch, under the group's fence when the coordinator gave one.
+	code, err := h.guarded(res, fencedWrite{
+		write: func(fenced bool, fence int64) error { return h.commitBatch(ctx, req.Group, batch, fenced, fence) },
+		again: func() (GroupResult, int16) { return h.commitGroupCode(ctx, greq, c) },
+	})
+	switch {
+	case err != nil:
+		setCommitCodes0(resp, h.storeErrorCode(ctx, c, kmsg.OffsetCommit, req.Group, err))
+	case code != 0:
+		// Asked again after the group changed under the write, the coordinator refused the
+		// request: every forwarded partition gets its code, as if the request had arrived
+		// after the change (group checks come before the metadata size check).
+		setForwardedCommitCodes(resp, code)
+	}
+	return resp, nil
+}
+
+// commitResponse shapes the response in m: every requested partition, in request order, code
+// NONE, with the topics and partitions of the whole response carved from one buffer each.
+func commitResponse(req *kmsg.OffsetCommitRequest, m *commitMem) *kmsg.OffsetCommitResponse {
 	resp := &m.resp
 	resp.Default()
-	resp.Version = v
-	m.topics.reset(len(req.Topics))
-	resp.Topics = m.topics.take(len(req.Topics))
+	resp.Version = req.Version
+	m.topics.Reset(len(req.Topics))
+	resp.Topics = m.topics.Take(len(req.Topics))
 	total := 0
 	for i := range req.Topics {
 		total += len(req.Topics[i].Partitions)
 	}
-	m.parts.reset(total)
-	parts := m.parts.take(total)
+	m.parts.Reset(total)
 	for i := range req.Topics {
 		t := &req.Topics[i]
 		rt := &resp.Topics[i]
 		rt.Topic, rt.TopicID = t.Topic, t.TopicID
-		rt.Partitions, parts = parts[:len(t.Partitions):len(t.Partitions)], parts[len(t.Partitions):]
+		rt.Partitions = m.parts.Take(len(t.Partitions))
 		for j := range t.Partitions {
 			rt.Partitions[j].Partition = t.Partitions[j].Partition
 		}
 	}
+	return resp
+}
 
-	// 1. Group ACL.
+// commitRequestChecks makes the request layer's checks, Kafka's KafkaApis order: the group
+// READ ACL (on refusal every partition gets GROUP_AUTHORIZATION_FAILED), then per topic its
+// id (v10), READ ACL and existence, and each partition's. It returns how many partitions
+// passed, those whose code is still 0.
+func (h *Handler) commitRequestChecks(ctx context.Context, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse) int {
 	if !h.authorized(ctx, kmsg.OffsetCommit, OperationRead, ResourceGroup, req.Group) {
 		setCommitCodes(resp, kerr.GroupAuthorizationFailed.Code)
-		return resp, nil
+		return 0
 	}
-
-	// 2-3. Request-layer topic checks. A partition whose code stays 0 is forwarded.
 	forwarded := 0
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		if v >= 10 {
+		if req.Version >= 10 {
 			ref, ok := h.ids.ResolveTopic(ctx, TopicRef{ID: rt.TopicID})
 			if !ok {
 				setTopicCodes(rt, kerr.UnknownTopicID.Code)
@@ -130,18 +176,18 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 			}
 		}
 	}
+	return forwarded
+}
 
-	// 4. Nothing forwarded: respond without touching the group.
-	if forwarded == 0 {
-		return resp, nil
-	}
-
-	// 5. Group validation.
+// commitGroupRequest is what the GroupValidator is asked about req; member fields only when
+// there is a validator to look at them.
+func commitGroupRequest(req *kmsg.OffsetCommitRequest, members bool) GroupRequest {
+	v := req.Version
 	greq := GroupRequest{Op: OpOffsetCommit, Version: v, Group: req.Group, Generation: -1}
 	if v >= 1 {
 		greq.Generation = req.Generation
 	}
-	if h.groups != nil { // only a validator looks at the member fields
+	if members {
 		memberID := ""
 		if v >= 1 {
 			memberID = req.MemberID
@@ -151,13 +197,14 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 			greq.InstanceID = req.InstanceID
 		}
 	}
-	res, code := h.commitGroupCode(ctx, greq, c)
-	if code != 0 {
-		setCommitCodes0(resp, code)
-		return resp, nil
-	}
+	return greq
+}
 
-	// 6. Per-partition metadata size; the rest form one batch.
+// commitBatchOf checks each forwarded partition's metadata size (OFFSET_METADATA_TOO_LARGE)
+// and returns the rest as the batch to store: null metadata as "", the commit time from the
+// clock (or a v1 Timestamp), a v2-v4 retention as the expire time, the leader epoch from v6.
+func (h *Handler) commitBatchOf(req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, forwarded int) *commitBatch {
+	v := req.Version
 	now := h.now()
 	var expire time.Time
 	if v >= 2 && v <= 4 && req.RetentionTimeMillis != -1 {
@@ -166,13 +213,12 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 	batch := h.getCommitBatch(forwarded)
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		t := &req.Topics[i]
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			if rp.ErrorCode != 0 {
 				continue
 			}
-			p := &t.Partitions[j]
+			p := &req.Topics[i].Partitions[j]
 			md := ""
 			if p.Metadata != nil {
 				md = *p.Metadata
@@ -192,28 +238,7 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 			batch.offs = append(batch.offs, o)
 		}
 	}
-
-	// 7. One write for the whole batch, under the group's fence when the coordinator gave one.
-	if len(batch.tps) == 0 {
-		release(res)
-		h.putCommitBatch(batch)
-		return resp, nil
-	}
-	code, err := h.guarded(res, fencedWrite{
-		write: func(fenced bool, fence int64) error { return h.commitBatch(ctx, req.Group, batch, fenced, fence) },
-		again: func() (GroupResult, int16) { return h.commitGroupCode(ctx, greq, c) },
-	})
-	switch {
-	case err != nil:
-		setCommitCodes0(resp, h.storeErrorCode(ctx, c, kmsg.OffsetCommit, req.Group, err))
-	case code != 0:
-		// Asked again after the group changed under the write, the coordinator refused the
-		// request: every forwarded partition gets its code, as if the request had arrived
-		// after the change (group checks come before the metadata size check).
-		setForwardedCommitCodes(resp, code)
-	}
-	h.putCommitBatch(batch)
-	return resp, nil
+	return batch
 }
 
 // setForwardedCommitCodes sets code on every partition of resp that the request layer
@@ -228,37 +253,6 @@ func setForwardedCommitCodes(resp *kmsg.OffsetCommitResponse, code int16) {
 			}
 		}
 	}
-}
-
-// commitBatch is the partitions and offsets of one commit, in request order (a partition named
-// twice: the later wins, as in the map Store.Commit is given).
-type commitBatch struct {
-	tps  []offsetstore.TopicPartition
-	offs []offsetstore.Offset
-	m    map[offsetstore.TopicPartition]offsetstore.Offset // for stores without CommitSlice
-}
-
-func (h *Handler) getCommitBatch(n int) *commitBatch {
-	b, _ := h.batches.Get().(*commitBatch)
-	if b == nil {
-		b = &commitBatch{}
-	}
-	if cap(b.tps) < n {
-		b.tps, b.offs = make([]offsetstore.TopicPartition, 0, n), make([]offsetstore.Offset, 0, n)
-	}
-	return b
-}
-
-// putCommitBatch recycles b unless it is large. It does not clear b.tps and b.offs (a measured
-// cost on every commit): the next request overwrites them, and the pool drops what it holds
-// within two garbage collections, so the strings they refer to are kept a bounded while.
-func (h *Handler) putCommitBatch(b *commitBatch) {
-	if cap(b.tps) > maxPooledBatch {
-		return
-	}
-	clear(b.m)
-	b.tps, b.offs = b.tps[:0], b.offs[:0]
-	h.batches.Put(b)
 }
 
 // commitBatch stores b in one write: CommitFenced when fenced, else CommitSlice when the store

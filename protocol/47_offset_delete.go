@@ -37,6 +37,7 @@ func (h *Handler) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 	return resp, err
 }
 
+// offsetDelete is OffsetDelete: the Kafka checks in order, then one delete.
 func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest, c *call) (*kmsg.OffsetDeleteResponse, error) {
 	if req == nil {
 		return nil, errNilRequest
@@ -62,9 +63,62 @@ func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 	}
 
 	// 2. Topic checks. Partitions left with code 0 are forwarded.
+	forwardedTopics, targets := h.deleteTopicChecks(ctx, req, resp)
+
+	// 3. The group, checked even when no partition is forwarded.
+	greq := GroupRequest{Op: OpOffsetDelete, Version: req.Version, Group: req.Group, Generation: -1, Topics: forwardedTopics}
+	res, code := h.deleteGroupCode(ctx, c, greq)
+	if code != 0 {
+		return fail(code)
+	}
+	if len(targets) == 0 {
+		release(res)
+		return resp, nil
+	}
+
+	// 4. Subscribed topics, then one delete, under the group's fence when the coordinator
+	// gave one. Asked again after the group changed under the delete, the subscriptions are
+	// the new acceptance's.
+	del := make([]offsetstore.TopicPartition, 0, len(targets))
+	code, err := h.guarded(res, fencedWrite{
+		write: func(fenced bool, fence int64) error {
+			del = subscribedOrDeleted(targets, res.Subscribed, del[:0])
+			switch {
+			case len(del) == 0:
+				return nil
+			case fenced:
+				return h.fencer.DeleteFenced(ctx, req.Group, fence, del)
+			default:
+				return h.store.Delete(ctx, req.Group, del)
+			}
+		},
+		again: func() (GroupResult, int16) {
+			res, code = h.deleteGroupCode(ctx, c, greq)
+			return res, code
+		},
+	})
+	switch {
+	case err != nil:
+		return fail(h.storeErrorCode(ctx, c, kmsg.OffsetDelete, req.Group, err))
+	case code != 0:
+		return fail(code)
+	}
+	return resp, nil
+}
+
+// deleteTarget is a forwarded partition of an OffsetDelete and its answer.
+type deleteTarget struct {
+	topic string
+	rp    *kmsg.OffsetDeleteResponseTopicPartition
+}
+
+// deleteTopicChecks answers every requested partition into resp after the topic checks (READ
+// ACL: TOPIC_AUTHORIZATION_FAILED; existence: UNKNOWN_TOPIC_OR_PARTITION) and returns the
+// topics with a forwarded partition, and the forwarded partitions.
+func (h *Handler) deleteTopicChecks(ctx context.Context, req *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse) ([]string, []deleteTarget) {
 	resp.Topics = make([]kmsg.OffsetDeleteResponseTopic, len(req.Topics))
-	var forwardedTopics []string
-	forwarded := 0
+	var topics []string
+	var targets []deleteTarget
 	for i := range req.Topics {
 		t := &req.Topics[i]
 		rt := &resp.Topics[i]
@@ -79,114 +133,69 @@ func (h *Handler) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 		} else {
 			n = count
 		}
-		someForwarded := false
+		before := len(targets)
 		for j := range t.Partitions {
 			rp := &rt.Partitions[j]
 			rp.Partition, rp.ErrorCode = t.Partitions[j].Partition, code
-			if code == 0 {
-				if rp.Partition < 0 || rp.Partition >= n {
-					rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				} else {
-					someForwarded = true
-					forwarded++
-				}
+			if code == 0 && (rp.Partition < 0 || rp.Partition >= n) {
+				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else if code == 0 {
+				targets = append(targets, deleteTarget{t.Topic, rp})
 			}
 		}
-		if someForwarded {
-			forwardedTopics = append(forwardedTopics, t.Topic)
+		if len(targets) > before {
+			topics = append(topics, t.Topic)
 		}
 	}
+	return topics, targets
+}
 
-	// 3. The group. An unavailable coordinator is answered before the group id is checked
-	// (GroupCoordinatorService.deleteOffsets); the empty group id is never valid here.
-	greq := GroupRequest{Op: OpOffsetDelete, Version: req.Version, Group: req.Group, Generation: -1, Topics: forwardedTopics}
-	ask := func() (GroupResult, int16) {
-		res, code, noActive := h.consult(ctx, greq)
-		if code == kerr.CoordinatorNotAvailable.Code {
-			return res, code
-		}
-		if req.Group == "" {
-			if code == 0 {
-				release(res)
-			}
-			return GroupResult{}, kerr.InvalidGroupID.Code
-		}
-		if !noActive {
-			return res, code
-		}
-		exists, err := h.groupExists(ctx, req.Group)
-		switch {
-		case err != nil:
+// deleteGroupCode asks the group about an OffsetDelete: the acceptance, or the top-level code
+// of a refusal. An unavailable coordinator is answered before the group id is checked
+// (GroupCoordinatorService.deleteOffsets); the empty group id is never valid here; without
+// coordinator state a group with nothing stored is GROUP_ID_NOT_FOUND.
+func (h *Handler) deleteGroupCode(ctx context.Context, c *call, greq GroupRequest) (GroupResult, int16) {
+	res, code, noActive := h.consult(ctx, greq)
+	if code == kerr.CoordinatorNotAvailable.Code {
+		return res, code
+	}
+	if greq.Group == "" {
+		if code == 0 {
 			release(res)
-			return GroupResult{}, h.storeErrorCode(ctx, c, kmsg.OffsetDelete, req.Group, err)
-		case !exists:
-			release(res)
-			return GroupResult{}, kerr.GroupIDNotFound.Code
 		}
-		return res, 0
+		return GroupResult{}, kerr.InvalidGroupID.Code
 	}
-	res, code := ask()
-	if code != 0 {
-		return fail(code)
+	if !noActive {
+		return res, code
 	}
-
-	// 4. Subscribed topics, then one delete, under the group's fence when the coordinator
-	// gave one. Asked again after the group changed under the delete, the subscriptions are
-	// the new acceptance's.
-	if forwarded == 0 {
-		release(res)
-		return resp, nil
-	}
-	type target struct {
-		topic string
-		rp    *kmsg.OffsetDeleteResponseTopicPartition
-	}
-	targets := make([]target, 0, forwarded)
-	for i := range resp.Topics {
-		rt := &resp.Topics[i]
-		for j := range rt.Partitions {
-			if rt.Partitions[j].ErrorCode == 0 {
-				targets = append(targets, target{rt.Topic, &rt.Partitions[j]})
-			}
-		}
-	}
-	del := make([]offsetstore.TopicPartition, 0, forwarded)
-	code, err := h.guarded(res, fencedWrite{
-		write: func(fenced bool, fence int64) error {
-			subscribed := make(map[string]bool, len(res.Subscribed))
-			for _, t := range res.Subscribed {
-				subscribed[t] = true
-			}
-			del = del[:0]
-			for _, t := range targets {
-				t.rp.ErrorCode = 0
-				if subscribed[t.topic] {
-					t.rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
-				} else {
-					del = append(del, offsetstore.TopicPartition{Topic: t.topic, Partition: t.rp.Partition})
-				}
-			}
-			switch {
-			case len(del) == 0:
-				return nil
-			case fenced:
-				return h.fencer.DeleteFenced(ctx, req.Group, fence, del)
-			default:
-				return h.store.Delete(ctx, req.Group, del)
-			}
-		},
-		again: func() (GroupResult, int16) {
-			res, code = ask()
-			return res, code
-		},
-	})
+	exists, err := h.groupExists(ctx, greq.Group)
 	switch {
 	case err != nil:
-		return fail(h.storeErrorCode(ctx, c, kmsg.OffsetDelete, req.Group, err))
-	case code != 0:
-		return fail(code)
+		release(res)
+		return GroupResult{}, h.storeErrorCode(ctx, c, kmsg.OffsetDelete, greq.Group, err)
+	case !exists:
+		release(res)
+		return GroupResult{}, kerr.GroupIDNotFound.Code
 	}
-	return resp, nil
+	return res, 0
+}
+
+// subscribedOrDeleted answers each target: GROUP_SUBSCRIBED_TO_TOPIC for a topic in
+// subscribed, else NONE with the partition appended to del, which it returns.
+func subscribedOrDeleted(targets []deleteTarget, subscribed []string, del []offsetstore.TopicPartition) []offsetstore.TopicPartition {
+	sub := make(map[string]bool, len(subscribed))
+	for _, t := range subscribed {
+		sub[t] = true
+	}
+	for _, t := range targets {
+		t.rp.ErrorCode = 0
+		if sub[t.topic] {
+			t.rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
+		} else {
+			del = append(del, offsetstore.TopicPartition{Topic: t.topic, Partition: t.rp.Partition})
+		}
+	}
+	return del
 }
 
 // handleOffsetDelete is the dispatch table's typed handler for OffsetDelete.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/offsetkit/offsetkit/protocol"
@@ -25,6 +26,9 @@ func seedRequests() []kmsg.Request {
 			f.Groups = append(f.Groups, fetchReq(v, "all").Groups...)
 		}
 		reqs = append(reqs, c, f)
+		if v <= 6 {
+			reqs = append(reqs, txnReq(v, "g", 5, strp("md"), 0, -1, 9))
+		}
 	}
 	reqs = append(reqs, deleteReq("g", "t", []int32{0, 1}), kmsg.NewPtrApiVersionsRequest(), kmsg.NewPtrMetadataRequest())
 	av := kmsg.NewPtrApiVersionsRequest()
@@ -85,6 +89,12 @@ func FuzzHandleBody(f *testing.F) {
 		TopicIDs:   testIDs,
 		Topics:     topicsOf(map[string]int32{"t": 4, "u": 1}),
 		Authorizer: deny("READ:TOPIC:u", "DESCRIBE:GROUP:secret"),
+		Transactions: protocol.TxnValidatorFunc(func(_ context.Context, req protocol.TxnRequest) error {
+			if req.ProducerEpoch < 0 {
+				return kerr.ProducerFenced
+			}
+			return nil
+		}),
 	})
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, key, version int16, body []byte) {
@@ -105,6 +115,16 @@ func FuzzHandleBody(f *testing.F) {
 			require.Len(t, got.Topics, len(r.Topics), "topics answered")
 			for i := range r.Topics {
 				require.Len(t, got.Topics[i].Partitions, len(r.Topics[i].Partitions), "topic %d: partitions answered", i)
+			}
+		case *kmsg.TxnOffsetCommitRequest:
+			got := resp.(*kmsg.TxnOffsetCommitResponse)
+			if len(got.Topics) != len(r.Topics) {
+				t.Fatalf("%d topics answered for %d", len(got.Topics), len(r.Topics))
+			}
+			for i := range r.Topics {
+				if len(got.Topics[i].Partitions) != len(r.Topics[i].Partitions) {
+					t.Fatalf("topic %d: %d partitions answered for %d", i, len(got.Topics[i].Partitions), len(r.Topics[i].Partitions))
+				}
 			}
 		case *kmsg.OffsetFetchRequest:
 			got := resp.(*kmsg.OffsetFetchResponse)

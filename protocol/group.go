@@ -38,15 +38,17 @@ func (h *Handler) consult(ctx context.Context, greq GroupRequest) (res GroupResu
 	return GroupResult{}, code, false
 }
 
-// groupExists reports whether the store holds any offset of group: without coordinator state,
-// a group exists exactly when its offsets do, as for Kafka's simple groups, which replaying an
-// offset commit record re-creates (GroupMetadataManager).
+// groupExists reports whether the store holds any offset of group, committed or pending:
+// without coordinator state, a group exists exactly when its offsets do, as for Kafka's simple
+// groups, which replaying an offset commit record re-creates (GroupMetadataManager), a
+// transactional one included.
 func (h *Handler) groupExists(ctx context.Context, group string) (bool, error) {
 	all, err := h.store.FetchAll(ctx, group)
-	if err != nil {
-		return false, err
+	if err != nil || len(all) > 0 || h.pending == nil {
+		return len(all) > 0, err
 	}
-	return len(all) > 0, nil
+	pending, err := h.pending.PendingPartitions(ctx, group)
+	return len(pending) > 0, err
 }
 
 // commitGroupCode validates an OffsetCommit against its group: the code every forwarded

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -96,24 +95,8 @@ type Handler struct {
 	apis        [numAPIs]api   // the dispatch table
 	maxVersions [numAPIs]int16 // each API's highest version served, -1 when not served
 
-	// batches and lookups recycle the working memory of small commit batches and of
-	// small fetches: a Store copies what it is given and keeps nothing of a FetchInto's slices
-	// (the offsetstore contract), so they are free again once the Store call returns.
-	batches sync.Pool
-	lookups sync.Pool
-	scratch sync.Pool // *[]byte encoding buffers for HandleBody
-	counts  sync.Pool // *[]ErrorCount for the Observer
-
-	// fetchMems and commitMems recycle HandleBody's response memory (see mem.go).
-	fetchMems  sync.Pool
-	commitMems sync.Pool
+	mem mems // the pools of recycled memory (mem.go)
 }
-
-// maxScratch is the largest HandleBody encoding buffer that is recycled.
-const maxScratch = 64 << 10
-
-// maxPooledBatch is the largest commit batch or fetch lookup whose working memory is recycled.
-const maxPooledBatch = 64
 
 // New returns a Handler that stores offsets in store, configured by opts.
 func New(store offsetstore.Store, opts Options) *Handler {
@@ -289,16 +272,13 @@ func (h *Handler) handleBody(ctx context.Context, key, version int16, body []byt
 	}
 	// Encode into a recycled scratch buffer and return an exact-size copy: one allocation,
 	// whatever the response's size.
-	sp, _ := h.scratch.Get().(*[]byte)
-	if sp == nil {
-		sp = new([]byte)
-	}
+	sp := h.mem.scratch.Get()
 	enc := resp.AppendTo((*sp)[:0])
 	out := make([]byte, len(enc))
 	copy(out, enc)
 	if cap(enc) <= maxScratch {
 		*sp = enc
-		h.scratch.Put(sp)
+		h.mem.scratch.Put(sp)
 	}
 	return out, resp, mem, nil
 }

@@ -32,7 +32,13 @@ const (
 //     COORDINATOR_LOAD_IN_PROGRESS, ...) or, for v9+ KIP-848 groups, UNKNOWN_MEMBER_ID or
 //     STALE_MEMBER_EPOCH;
 //   - OpOffsetDelete: after the DELETE ACL and a non-empty group id, even when no partition
-//     passed the topic checks, so that group errors still surface.
+//     passed the topic checks, so that group errors still surface;
+//   - OpTxnOffsetCommit: as OpOffsetCommit, after a non-empty group id and the
+//     TxnValidator's acceptance; MemberID, InstanceID and Generation from v3 (KIP-447), "",
+//     nil and -1 before. Kafka validates it like OffsetCommit but skips two rules
+//     (ClassicGroup.validateOffsetCommit with isTransactional): generation -1 with an empty
+//     member id and no instance id is accepted on a group with members, and a group completing
+//     a rebalance is accepted; a validator applies the same exemptions.
 type GroupRequest struct {
 	Op      GroupOp
 	Version int16 // the request's version

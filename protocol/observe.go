@@ -71,9 +71,6 @@ func (c *call) storeFailed(err error) {
 	}
 }
 
-// maxPooledCounts is the largest error-count slice that is recycled.
-const maxPooledCounts = 64
-
 // observe reports one request to the Observer, which must be set. resp may be nil or a typed
 // nil pointer when err is set.
 func (h *Handler) observe(ctx context.Context, key, version int16, start time.Time, resp kmsg.Response, c *call, err error) {
@@ -81,10 +78,7 @@ func (h *Handler) observe(ctx context.Context, key, version int16, start time.Ti
 	if c != nil {
 		ev.StoreErr = c.storeErr
 	}
-	cp, _ := h.counts.Get().(*[]ErrorCount)
-	if cp == nil {
-		cp = new([]ErrorCount)
-	}
+	cp := h.mem.counts.Get()
 	ec := CountErrors((*cp)[:0], resp)
 	if len(ec) > 0 {
 		ev.Errors = ec
@@ -93,7 +87,7 @@ func (h *Handler) observe(ctx context.Context, key, version int16, start time.Ti
 	if cap(ec) <= maxPooledCounts {
 		clear(ec)
 		*cp = ec[:0]
-		h.counts.Put(cp)
+		h.mem.counts.Put(cp)
 	}
 }
 

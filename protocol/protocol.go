@@ -4,8 +4,15 @@
 // A [Handler] serves OffsetCommit (key 8) v0-v10, OffsetFetch (key 9) v0-v10, including the
 // v8+ multi-group form and null topics meaning "all", and OffsetDelete (key 47) v0. Version 10
 // of the first two carries topic ids and is served (and advertised by [Handler.APIVersions])
-// only when [Options].TopicIDs can resolve them. TxnOffsetCommit is not served: a Handler keeps
-// no pending transactional offsets, so it never advertises the key.
+// only when [Options].TopicIDs can resolve them. TxnOffsetCommit (key 28) v0-v6 (v6 also with
+// topic ids) is served when [Options].Transactions checks producers against a transaction
+// coordinator and the store keeps pending offsets (offsetstore.PendingCommitter): a
+// transaction's offsets stay pending, invisible to OffsetFetch and UNSTABLE_OFFSET_COMMIT to
+// one that requires stable offsets, until [Handler.CompleteTransaction] commits or aborts
+// them.
+//
+// Each API is one file (NN_name.go, after its API key) and one row of the dispatch table in
+// api.go, which APIVersions, Handle, HandleBody and the Observer all read.
 //
 // Kafka 4 no longer enables OffsetCommit v0-v1 and OffsetFetch v0, and ZooKeeper-era brokers
 // kept v0 offsets apart from the rest. A Handler serves those versions from the same store as

@@ -357,3 +357,21 @@ func TestTxnOffsetCommitServed(t *testing.T) {
 	assert.ErrorIs(t, err, protocol.ErrUnsupported)
 	assert.ErrorIs(t, h.CompleteTransaction(context.Background(), 7, []string{"g"}, true), protocol.ErrUnsupported)
 }
+
+// TestPendingGroupExists checks that a group whose only offsets are pending exists, as
+// Kafka's simple group created by a transactional commit does: a commit naming a generation
+// gets UNKNOWN_MEMBER_ID, not the missing group's code.
+func TestPendingGroupExists(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New(memstore.Options{})
+	defer st.Close()
+	h, _ := txnHandler(t, st, protocol.Options{})
+	_, err := h.TxnOffsetCommit(ctx, txnReq(3, "g", 1, nil, 0))
+	require.NoError(t, err)
+	resp, err := h.OffsetCommit(ctx, commitReq(9, "g", 5, "m", "t", []part{{0, 1, -1, nil}}))
+	require.NoError(t, err)
+	assert.Equal(t, codes("t/0", kerr.UnknownMemberID.Code), commitCodes(resp))
+	resp, err = h.OffsetCommit(ctx, commitReq(9, "other", 5, "m", "t", []part{{0, 1, -1, nil}}))
+	require.NoError(t, err)
+	assert.Equal(t, codes("t/0", kerr.GroupIDNotFound.Code), commitCodes(resp))
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/offsetkit/offsetkit/examples/internal/server"
+	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -49,7 +50,9 @@ func TestApiVersions(t *testing.T) {
 	}
 	require.Equal(t, int16(10), keys[kmsg.OffsetCommit].MaxVersion, "OffsetCommit v10: the gateway resolves topic ids")
 	require.Equal(t, int16(10), keys[kmsg.OffsetFetch].MaxVersion, "OffsetFetch v10")
-	require.NotContains(t, keys, kmsg.TxnOffsetCommit, "no transactions, so no TxnOffsetCommit")
+	for key, max := range map[kmsg.Key]int16{kmsg.TxnOffsetCommit: 6, kmsg.InitProducerID: 5, kmsg.AddPartitionsToTxn: 3, kmsg.AddOffsetsToTxn: 4, kmsg.EndTxn: 4} {
+		require.Equal(t, max, keys[key].MaxVersion, "offsets-only transactions over memstore: %s", key.Name())
+	}
 	require.NotContains(t, keys, kmsg.Produce, "no Produce")
 	require.NotContains(t, keys, kmsg.Fetch, "no Fetch")
 }
@@ -161,9 +164,21 @@ func TestMetadataAndFindCoordinator(t *testing.T) {
 		require.Zero(t, c.ErrorCode)
 		require.Equal(t, int32(0), c.NodeID)
 	}
-	fc.CoordinatorType = 1 // transactions are not served here
+	fc.CoordinatorType = 1 // the transaction coordinator of offsets-only transactions
 	f6 = rc.do(fc).(*kmsg.FindCoordinatorResponse)
+	require.Zero(t, f6.Coordinators[0].ErrorCode)
+	require.Equal(t, int32(0), f6.Coordinators[0].NodeID)
+
+	// Over a store without pending offsets there are no transactions.
+	plain := startGateway(t, struct{ offsetstore.Store }{newMem(t)}, "")
+	rp := dialRaw(t, plain.addr)
+	f6 = rp.do(fc).(*kmsg.FindCoordinatorResponse)
 	require.Equal(t, kerr.CoordinatorNotAvailable.Code, f6.Coordinators[0].ErrorCode)
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.Version = 3
+	for _, k := range rp.do(av).(*kmsg.ApiVersionsResponse).ApiKeys {
+		require.NotContains(t, []kmsg.Key{kmsg.TxnOffsetCommit, kmsg.InitProducerID, kmsg.EndTxn}, kmsg.Key(k.ApiKey))
+	}
 }
 
 // TestPipelinedRequestsAnsweredInOrder writes many requests before reading any answer: each

@@ -199,8 +199,10 @@ func runHostile(ctx context.Context, cfg hostileConfig) (*hostileReport, error) 
 			continue
 		}
 		rep.FilerEntries++
-		if p == cfg.Root || strings.HasPrefix(p, cfg.Root+"/") || strings.HasPrefix(cfg.Root, p+"/") {
-			// The root itself and its parents are the store's to create.
+		state := cfg.Root + ".offsetkit" // the store's group fences and pending offsets, beside the root
+		if p == cfg.Root || strings.HasPrefix(p, cfg.Root+"/") || strings.HasPrefix(cfg.Root, p+"/") ||
+			p == state || strings.HasPrefix(p, state+"/") {
+			// The root itself, its parents and its state sibling are the store's to create.
 			rep.UnderRoot++
 			continue
 		}

@@ -75,3 +75,13 @@ func (s *Server) txnVersions() []kmsg.ApiVersionsResponseApiKey {
 	}
 	return txncoord.APIVersions()
 }
+
+// AbortExpiredTransactions aborts now every transaction past its transaction.timeout.ms, as
+// the coordinator does every Options.Transactions.CheckInterval, and returns how many it
+// aborted; 0 when transactions are off.
+func (s *Server) AbortExpiredTransactions(ctx context.Context) int {
+	if s.txns == nil {
+		return 0
+	}
+	return s.txns.AbortExpired(ctx)
+}
