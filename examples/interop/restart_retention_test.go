@@ -2,7 +2,6 @@ package interop
 
 import (
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,24 +10,6 @@ import (
 	"github.com/offsetkit/offsetkit/filerstore/weedtest"
 	"github.com/stretchr/testify/require"
 )
-
-// manualClock is a clock the test moves.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // TestRetentionAcrossGatewayRestart: a consumer group commits at T0 and becomes Empty at
 // T0+6d; the gateway restarts on the same filer. Its offsets must stay until 7 days after the
@@ -42,7 +23,7 @@ func TestRetentionAcrossGatewayRestart(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, store.Close()) })
 
 	t0 := time.Now().Truncate(time.Millisecond)
-	clk := &manualClock{now: t0}
+	clk := &testClock{now: t0}
 	start := func() (*server.Server, string, func()) {
 		ts, err := server.ParseTopics("t1:3")
 		require.NoError(t, err)
@@ -65,7 +46,7 @@ func TestRetentionAcrossGatewayRestart(t *testing.T) {
 	m := joinGroup(t, addr, "cg")
 	m.waitAssigned(t, 3)
 	m.commit(t, ctx, map[int32]int64{0: 7, 1: 8, 2: 9})
-	clk.Set(t0.Add(6 * 24 * time.Hour))
+	clk.add(6 * 24 * time.Hour)
 	m.cl.Close() // leaves the group: Empty at T0+6d
 	adm := newKadm(t, addr)
 	require.Eventually(t, func() bool {
@@ -79,13 +60,13 @@ func TestRetentionAcrossGatewayRestart(t *testing.T) {
 	srv, addr, stop := start()
 	defer stop()
 	adm = newKadm(t, addr)
-	clk.Set(t0.Add(7*24*time.Hour + time.Hour))
+	clk.add(24*time.Hour + time.Hour) // T0+7d+1h
 	st, err := srv.SweepOffsets(ctx)
 	require.NoError(t, err)
 	require.Zero(t, st.Expired, "expired 7 days after the commit, not after the group became Empty")
 	require.Equal(t, map[string]int64{"t1/0": 7, "t1/1": 8, "t1/2": 9}, fetchAll(t, adm, "cg"))
 
-	clk.Set(t0.Add(13*24*time.Hour + time.Minute))
+	clk.add(6*24*time.Hour - time.Hour + time.Minute) // T0+13d+1m
 	st, err = srv.SweepOffsets(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 3, st.Expired)
