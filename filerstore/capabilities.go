@@ -105,6 +105,10 @@ func (s *Store) expireOffsets(ctx context.Context, group string, expired func(of
 	if err := s.probeTxn(ctx, s.groupDir(group)); err != nil {
 		return nil, err
 	}
+	expired, err := s.unexpired(ctx, group, expired)
+	if err != nil {
+		return nil, err
+	}
 	stored, err := s.readGroup(ctx, group)
 	if err != nil {
 		return nil, err
@@ -161,7 +165,7 @@ func (s *Store) probeTxn(ctx context.Context, lockKey string) error {
 	case s.hasTxn.Load():
 		return nil
 	}
-	_, err := s.client.ObjectTransaction(ctx, &filer_pb.ObjectTransactionRequest{LockKey: lockKey, RouteKey: lockKey})
+	_, err := s.submitTxn(ctx, &filer_pb.ObjectTransactionRequest{LockKey: lockKey, RouteKey: lockKey})
 	switch {
 	case isUnimplemented(err):
 		s.noTxn.Store(true)

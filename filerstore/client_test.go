@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -24,13 +25,18 @@ type wrapClient struct {
 	// fail, if set, is asked before each RPC; a non-nil error is returned instead of
 	// calling the filer.
 	fail func(method string) error
+	// txnFault, if set, is asked about each transaction (alone or in a batch); a non-nil
+	// response is returned for it instead of applying it.
+	txnFault func(*filer_pb.ObjectTransactionRequest) *filer_pb.ObjectTransactionResponse
+	// latency, if set, delays every RPC, as a filer across a network would (benchmarks only).
+	latency time.Duration
 
 	mu    sync.Mutex
 	calls map[string]int
 }
 
 // newerRPCs are the RPCs the store uses that old filers lack.
-var newerRPCs = []string{"ObjectTransaction", "StreamMutateEntry", "LookupDirectoryEntries", "TraverseBfsMetadata"}
+var newerRPCs = []string{"ObjectTransaction", "ObjectTransactionBatch", "StreamMutateEntry", "LookupDirectoryEntries", "TraverseBfsMetadata"}
 
 func (c *wrapClient) enter(method string) error {
 	c.mu.Lock()
@@ -39,6 +45,9 @@ func (c *wrapClient) enter(method string) error {
 	}
 	c.calls[method]++
 	c.mu.Unlock()
+	if c.latency > 0 {
+		time.Sleep(c.latency)
+	}
 	if slices.Contains(c.unimplemented, method) {
 		return status.Errorf(codes.Unimplemented, "unknown method %s for service filer_pb.SeaweedFiler", method)
 	}
@@ -107,7 +116,43 @@ func (c *wrapClient) ObjectTransaction(ctx context.Context, in *filer_pb.ObjectT
 	if err := c.enter("ObjectTransaction"); err != nil {
 		return nil, err
 	}
+	if c.txnFault != nil {
+		if r := c.txnFault(in); r != nil {
+			return r, nil
+		}
+	}
 	return c.SeaweedFilerClient.ObjectTransaction(ctx, in, opts...)
+}
+
+func (c *wrapClient) ObjectTransactionBatch(ctx context.Context, in *filer_pb.ObjectTransactionBatchRequest, opts ...grpc.CallOption) (*filer_pb.ObjectTransactionBatchResponse, error) {
+	if err := c.enter("ObjectTransactionBatch"); err != nil {
+		return nil, err
+	}
+	if c.txnFault == nil {
+		return c.SeaweedFilerClient.ObjectTransactionBatch(ctx, in, opts...)
+	}
+	faults := make([]*filer_pb.ObjectTransactionResponse, len(in.Transactions))
+	fwd := &filer_pb.ObjectTransactionBatchRequest{}
+	for i, txn := range in.Transactions {
+		if faults[i] = c.txnFault(txn); faults[i] == nil {
+			fwd.Transactions = append(fwd.Transactions, txn)
+		}
+	}
+	resp := &filer_pb.ObjectTransactionBatchResponse{}
+	if len(fwd.Transactions) > 0 {
+		var err error
+		if resp, err = c.SeaweedFilerClient.ObjectTransactionBatch(ctx, fwd, opts...); err != nil {
+			return nil, err
+		}
+	}
+	out := &filer_pb.ObjectTransactionBatchResponse{}
+	for _, f := range faults {
+		if f == nil {
+			f, resp.Responses = resp.Responses[0], resp.Responses[1:]
+		}
+		out.Responses = append(out.Responses, f)
+	}
+	return out, nil
 }
 
 func (c *wrapClient) TraverseBfsMetadata(ctx context.Context, in *filer_pb.TraverseBfsMetadataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[filer_pb.TraverseBfsMetadataResponse], error) {

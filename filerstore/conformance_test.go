@@ -29,7 +29,7 @@ func (h harness) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dir, name := path.Split(h.root)
-	for _, n := range []string{name, name + ".offsetkit"} { // the offsets, and the group fences and states
+	for _, n := range []string{name, name + ".offsetkit"} { // the offsets, and the group fences, states and pending offsets
 		h.client.DeleteEntry(ctx, &filer_pb.DeleteEntryRequest{Directory: path.Clean(dir), Name: n, IsDeleteData: true, IsRecursive: true})
 	}
 }

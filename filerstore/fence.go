@@ -387,8 +387,10 @@ func (s *Store) deleteFenced(ctx context.Context, group string, fence int64, par
 		seen[tp] = struct{}{}
 		txn = append(txn, objectMutation(deleteMutation(s.partitionDir(groupDir, tp), offsetFileName)))
 	}
-	_, err := s.fencedTransact(ctx, group, fence, txn)
-	return err
+	if _, err := s.fencedTransact(ctx, group, fence, txn); err != nil {
+		return err
+	}
+	return s.dropPending(ctx, group, partitions, false)
 }
 
 // DeleteGroupFenced implements offsetstore.Fencer: DeleteGroup as one ObjectTransaction,
@@ -416,10 +418,16 @@ func (s *Store) deleteGroupFenced(ctx context.Context, group string, fence int64
 		IsRecursive:  true,
 		Condition:    &filer_pb.WriteCondition{Clauses: []*filer_pb.WriteCondition_Clause{{Kind: filer_pb.WriteCondition_IF_EXISTS}}},
 	}})
-	if err == nil && len(skipped) > 0 {
+	if err != nil {
+		return err
+	}
+	if err := s.dropPending(ctx, group, nil, true); err != nil {
+		return err
+	}
+	if len(skipped) > 0 {
 		return offsetstore.ErrGroupNotFound
 	}
-	return err
+	return nil
 }
 
 // ExpireOffsetsFenced implements offsetstore.Fencer: ExpireOffsets whose conditional deletes
@@ -441,6 +449,10 @@ func (s *Store) ExpireOffsetsFenced(ctx context.Context, group string, fence int
 
 func (s *Store) expireOffsetsFenced(ctx context.Context, group string, fence int64, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
 	if err := s.fenced(ctx, group); err != nil {
+		return nil, err
+	}
+	expired, err := s.unexpired(ctx, group, expired)
+	if err != nil {
 		return nil, err
 	}
 	stored, err := s.readGroup(ctx, group)
@@ -488,7 +500,9 @@ func (s *Store) expireOffsetsFenced(ctx context.Context, group string, fence int
 // under the lock of the group's directory and conditioned, by the filer under that lock, on
 // the group's entry holding fence. A call whose condition fails ends with ErrFenced, having
 // applied nothing of its own mutations (earlier calls stay applied). A mutation whose own
-// condition fails is skipped and reported in skipped (by index).
+// condition fails is skipped and reported in skipped (by index). Like every transaction of
+// the store, each call goes through submitTxn, so fenced commits of different groups share
+// round trips.
 func (s *Store) fencedTransact(ctx context.Context, group string, fence int64, muts []*filer_pb.ObjectMutation) (skipped []int, err error) {
 	if s.noTxn.Load() {
 		return nil, errNoTransactions
@@ -498,7 +512,7 @@ func (s *Store) fencedTransact(ctx context.Context, group string, fence int64, m
 	cond := fenceCondition(fence)
 	for start, first := 0, true; first || start < len(muts); first = false {
 		chunk := muts[start:min(start+txnBatchSize, len(muts))]
-		resp, err := s.client.ObjectTransaction(ctx, &filer_pb.ObjectTransactionRequest{
+		resp, err := s.submitTxn(ctx, &filer_pb.ObjectTransactionRequest{
 			LockKey: lockKey, RouteKey: lockKey, ConditionKey: condKey, Condition: cond, Mutations: chunk,
 		})
 		if err != nil {

@@ -32,8 +32,13 @@
 //
 // On a filer with ObjectTransaction (SeaweedFS 4.29+), a Commit or Delete of any number of
 // partitions is one ObjectTransaction per 1,024 partitions, under the lock of the group's
-// directory; on older filers one partition is one CreateEntry (or DeleteEntry), and more go
-// over one StreamMutateEntry stream (4.18+) or in bounded parallel unary calls. A Fetch of one
+// directory. Transactions of concurrent calls share round trips: while
+// Options.TxnRoundTrips are in flight, those that arrive wait and go together, as one
+// ObjectTransactionBatch, when one returns (with no fixed delay: a lone Commit is one
+// round trip); each call is answered with its own transaction's outcome (filers without the
+// batch RPC get one transaction per round trip). On filers without ObjectTransaction one
+// partition is one CreateEntry (or DeleteEntry), and more go over one StreamMutateEntry
+// stream (4.18+) or in bounded parallel unary calls. A Fetch of one
 // partition is one LookupDirectoryEntry, of more one LookupDirectoryEntries call per 1,024
 // partitions. FetchAll is one TraverseBfsMetadata stream over the group's directory. On
 // filers that lack those RPCs the store falls back to unary calls in bounded parallel, and to
@@ -41,7 +46,9 @@
 // read whole.
 //
 // The store also implements offsetstore.Inserter and offsetstore.Expirer, with the filer's
-// conditional writes (see CommitIfAbsent and ExpireOffsets). Offset files carry the MD5 of
+// conditional writes (see CommitIfAbsent and ExpireOffsets), and offsetstore.PendingCommitter,
+// keeping transactions' pending offsets beside Root (see StagePending). Delete, DeleteGroup
+// and ExpireOffsets therefore also list the group's pending offsets: one ListEntries more. Offset files carry the MD5 of
 // their content as an attribute, which the filer serves as their ETag.
 //
 // # Group fences and state
@@ -115,6 +122,9 @@ import (
 // DefaultRoot is the directory under which the SeaweedFS Kafka gateway keeps consumer offsets.
 const DefaultRoot = "/topics/kafka/.meta/consumer_offsets"
 
+// DefaultTxnRoundTrips is the default Options.TxnRoundTrips.
+const DefaultTxnRoundTrips = 4
+
 // DefaultParallelism bounds the concurrent RPCs of one call: batched lookups, and unary
 // calls on filers without the batch RPCs.
 const DefaultParallelism = 16
@@ -142,6 +152,13 @@ type Options struct {
 	// Logger receives warnings, such as directories that are not the store's and are
 	// skipped. Default: discard.
 	Logger *slog.Logger
+	// TxnRoundTrips bounds the transaction round trips (commits, deletes, conditional
+	// writes) in flight at once; transactions that arrive while that many are in flight wait
+	// and go together in the next one, a single ObjectTransactionBatch. The filer applies a
+	// batch's transactions one after another, so more than one round trip in flight keeps
+	// a filer with several cores busy. Default: DefaultTxnRoundTrips; 1 makes every
+	// transaction that arrives during a round trip go in the next one.
+	TxnRoundTrips int
 	// DialOptions are used by Dial instead of its defaults: plaintext transport
 	// credentials and a reconnect backoff capped at 2 s. New ignores them.
 	DialOptions []grpc.DialOption
@@ -154,11 +171,12 @@ type Store struct {
 	root   string
 	par    int
 	log    *slog.Logger
+	// txnTrips is Options.TxnRoundTrips.
+	txnTrips int
 
 	closeCtx  context.Context
 	closeNow  context.CancelFunc
 	closeOnce sync.Once
-	closeErr  error
 
 	// noX is set when the filer answered Unimplemented, so later calls use the fallback at
 	// once.
@@ -167,6 +185,9 @@ type Store struct {
 	noStreamMutate atomic.Bool
 	noBatchLookup  atomic.Bool
 	noTraverse     atomic.Bool
+	noTxnBatch     atomic.Bool
+
+	txns txnQueue // transactions waiting for a round trip (see submitTxn)
 }
 
 var _ offsetstore.Store = (*Store)(nil)
@@ -174,14 +195,14 @@ var _ offsetstore.Store = (*Store)(nil)
 // New returns a Store that uses client, which the caller keeps and closes.
 func New(client filer_pb.SeaweedFilerClient, opts Options) (*Store, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: filerstore: nil client", offsetstore.ErrInvalid)
+		return nil, fmt.Errorf("filerstore: nil client: %w", offsetstore.ErrInvalid)
 	}
 	root := opts.Root
 	if root == "" {
 		root = DefaultRoot
 	}
 	if root[0] != '/' || path.Clean(root) != root {
-		return nil, fmt.Errorf("%w: filerstore: root %q is not a clean absolute path", offsetstore.ErrInvalid, root)
+		return nil, fmt.Errorf("filerstore: root %q is not a clean absolute path: %w", root, offsetstore.ErrInvalid)
 	}
 	par := opts.Parallelism
 	if par <= 0 {
@@ -192,7 +213,11 @@ func New(client filer_pb.SeaweedFilerClient, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{client: client, root: root, par: par, log: log}
+	trips := opts.TxnRoundTrips
+	if trips <= 0 {
+		trips = DefaultTxnRoundTrips
+	}
+	s := &Store{client: client, root: root, par: par, log: log, txnTrips: min(trips, maxParallelism)}
 	s.closeCtx, s.closeNow = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -234,15 +259,20 @@ func Dial(ctx context.Context, addr string, opts Options) (*Store, error) {
 func (s *Store) Root() string { return s.root }
 
 // Close stops every call in flight and, for a Store made by Dial, closes the connection. It
-// is idempotent; every method returns an error matching offsetstore.ErrClosed afterwards.
+// is idempotent and returns nil, as the offsetstore contract requires: a failure to close
+// the connection is logged to Options.Logger. Every method returns an error matching
+// offsetstore.ErrClosed afterwards.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeNow()
+		s.closeTxns()
 		if s.conn != nil {
-			s.closeErr = s.conn.Close()
+			if err := s.conn.Close(); err != nil {
+				s.log.Warn("filerstore: closing the filer connection", "err", err)
+			}
 		}
 	})
-	return s.closeErr
+	return nil
 }
 
 // begin starts an operation: it refuses a closed store or a done context, and returns a

@@ -70,7 +70,7 @@ func (s *Store) transact(ctx context.Context, lockKey string, muts []*filer_pb.O
 		chunk := muts[start:min(start+txnBatchSize, len(muts))]
 		// RouteKey sends the transaction to the filer that owns the key on the lock ring, so
 		// that with several filers one filer's lock still orders every write to the group.
-		resp, err := s.client.ObjectTransaction(ctx, &filer_pb.ObjectTransactionRequest{LockKey: lockKey, RouteKey: lockKey, Mutations: chunk})
+		resp, err := s.submitTxn(ctx, &filer_pb.ObjectTransactionRequest{LockKey: lockKey, RouteKey: lockKey, Mutations: chunk})
 		if err != nil {
 			if isUnimplemented(err) {
 				return nil, err

@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
 )
@@ -37,8 +38,12 @@ func (s *Store) CommitSlice(ctx context.Context, group string, partitions []offs
 	}
 	defer sh.mu.Unlock()
 	w := writer{g: sh.group(group)}
+	pg := sh.pending[group]
 	for i, tp := range partitions {
 		w.set(tp, offsets[i], false)
+		if pg != nil {
+			pg.supersede(tp, math.MaxUint64)
+		}
 	}
 	return nil
 }
@@ -99,9 +104,13 @@ func (s *Store) expire(ctx context.Context, op, group string, expired func(offse
 	if g == nil {
 		return out, nil
 	}
+	pg := sh.pending[group]
 	for topic, t := range g.topics {
 		for p, e := range t {
 			tp, o := offsetstore.TopicPartition{Topic: topic, Partition: p}, e.toOffset()
+			if pg.has(tp) {
+				continue // Kafka never expires an offset with a pending transactional one
+			}
 			if expired(tp, o) {
 				out[tp] = o
 				g.del(tp) // deleting during range is safe; t may be removed from g.topics

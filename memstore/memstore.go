@@ -9,10 +9,11 @@
 //
 // Besides offsetstore.Store, a Store implements the optional capabilities
 // offsetstore.Expirer, offsetstore.Inserter, offsetstore.FetchIntoer,
-// offsetstore.SliceCommitter, offsetstore.Fencer and offsetstore.Registry; FetchIntoer and
-// SliceCommitter let package protocol answer a request without building a map, and Registry
-// lets several package ownership nodes in one process form a cluster over one Store. Group
-// fences and states, like offsets and records, do not survive Close.
+// offsetstore.SliceCommitter, offsetstore.Fencer, offsetstore.PendingCommitter and
+// offsetstore.Registry; FetchInto and CommitSlice let package protocol answer a request
+// without building a map, and Registry lets several package ownership nodes in one process
+// form a cluster over one Store. Group fences and states, like offsets and records, do not
+// survive Close.
 //
 // A Store obeys the whole contract of package offsetstore, which the conformance suite in
 // package storetest checks: values are copied in and out, times are kept to the millisecond,
@@ -22,6 +23,7 @@ package memstore
 import (
 	"context"
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -58,10 +60,11 @@ type Store struct {
 // shard holds the groups whose name hashes to it. It is padded to its own cache lines so
 // that locking one shard does not slow down its neighbours.
 type shard struct {
-	mu     sync.RWMutex
-	groups map[string]*group
-	states map[string]offsetstore.GroupState // fences and group states (offsetstore.Fencer)
-	_      [128 - 24 - 8 - 8]byte
+	mu      sync.RWMutex
+	groups  map[string]*group
+	states  map[string]offsetstore.GroupState // fences and group states (offsetstore.Fencer)
+	pending map[string]*pendingGroup          // pending transactional offsets (offsetstore.PendingCommitter)
+	_       [128 - 24 - 8 - 8 - 8]byte
 }
 
 var _ offsetstore.Store = (*Store)(nil)
@@ -84,6 +87,7 @@ func New(opts Options) *Store {
 	for i := range s.shards {
 		s.shards[i].groups = make(map[string]*group)
 		s.shards[i].states = make(map[string]offsetstore.GroupState)
+		s.shards[i].pending = make(map[string]*pendingGroup)
 	}
 	return s
 }
@@ -174,8 +178,13 @@ func (s *Store) commit(ctx context.Context, op, group string, offsets map[offset
 		return err
 	}
 	w := writer{g: sh.group(group)}
+	pg := sh.pending[group]
 	for tp, o := range offsets {
-		w.set(tp, o, ifAbsent)
+		// A plain write supersedes the pending offsets staged before it; CommitIfAbsent, which
+		// fills in older offsets (migrations), does not.
+		if w.set(tp, o, ifAbsent) && pg != nil && !ifAbsent {
+			pg.supersede(tp, math.MaxUint64)
+		}
 	}
 	return nil
 }
@@ -246,6 +255,7 @@ func (s *Store) delete(ctx context.Context, op, group string, partitions []offse
 	if err := sh.checkFence(op, group, f); err != nil {
 		return err
 	}
+	sh.deleted(group, partitions, false)
 	g := sh.groups[group]
 	if g == nil {
 		return nil
@@ -277,6 +287,7 @@ func (s *Store) deleteGroup(ctx context.Context, op, group string, f fence) erro
 	if err := sh.checkFence(op, group, f); err != nil {
 		return err
 	}
+	sh.deleted(group, nil, true)
 	if _, ok := sh.groups[group]; !ok {
 		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrGroupNotFound}
 	}
@@ -323,6 +334,7 @@ func (s *Store) Close() error {
 		sh.mu.Lock()
 		sh.groups = nil
 		sh.states = nil
+		sh.pending = nil
 		sh.mu.Unlock()
 	}
 	s.regMu.Lock()

@@ -21,6 +21,8 @@
 //     are conditioned there. Fenced deletes and expiry first copy the legacy offsets they
 //     concern into the primary, then delete legacy first as above, so that a write the
 //     primary's fence refuses changes nothing readable.
+//   - Pending transactional offsets (offsetstore.PendingCommitter) live in the primary only:
+//     a committed transaction's offsets win there over the legacy ones, all written before.
 //
 // Within one process these rules hold under any concurrency: the Store serialises, per group,
 // copies with deletes (and, when the primary lacks offsetstore.Inserter, with commits). Several

@@ -9,7 +9,7 @@ import (
 
 // ErrFenced is returned by a fenced write (see Fencer) when the group's fence is no longer the
 // one the write carried: the write was not applied.
-var ErrFenced = errors.New("offsetstore: group fence moved")
+var ErrFenced = errors.New("group fence moved")
 
 // GroupState is what a store keeps of a group besides its offsets: its fence, and the facts
 // of the group that Kafka persists with group metadata records and that offset retention and

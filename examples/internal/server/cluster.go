@@ -27,15 +27,15 @@ func (s *Server) selfID() int32 {
 	return s.node.ID()
 }
 
-// self returns the broker entry of this gateway for a connection: its advertised address in
-// a cluster, the connection's local address otherwise.
-func (s *Server) self(local net.Addr) *kmsg.MetadataResponseBroker {
+// selfBroker returns the broker entry of this gateway for a connection: its advertised
+// address in a cluster, the connection's local address otherwise.
+func (s *Server) selfBroker(c *conn) kmsg.MetadataResponseBroker {
 	if s.node != nil {
 		if b, ok := brokerAt(s.node.ID(), s.node.Addr()); ok {
-			return &b
+			return b
 		}
 	}
-	b := brokerOf(local)
+	b := *c.self
 	b.NodeID = s.selfID()
 	return b
 }
@@ -58,7 +58,7 @@ func brokerAt(id int32, addr string) (kmsg.MetadataResponseBroker, bool) {
 // brokers returns the brokers Metadata reports: every live member of the cluster (this
 // gateway always among them), or this gateway alone.
 func (s *Server) brokers(c *conn) []kmsg.MetadataResponseBroker {
-	out := []kmsg.MetadataResponseBroker{*c.self}
+	out := []kmsg.MetadataResponseBroker{s.selfBroker(c)}
 	if s.node == nil {
 		return out
 	}
@@ -77,14 +77,14 @@ func (s *Server) brokers(c *conn) []kmsg.MetadataResponseBroker {
 // FindCoordinator with when no member owns the group's shard at the moment.
 func (s *Server) coordinatorOf(c *conn, group string) (kmsg.MetadataResponseBroker, int16) {
 	if s.node == nil {
-		return *c.self, 0
+		return s.selfBroker(c), 0
 	}
 	m, ok := s.node.Coordinator(group)
 	if !ok {
 		return kmsg.MetadataResponseBroker{NodeID: -1, Port: -1}, kerr.CoordinatorNotAvailable.Code
 	}
 	if m.ID == s.node.ID() {
-		return *c.self, 0
+		return s.selfBroker(c), 0
 	}
 	b, ok := brokerAt(m.ID, m.Addr)
 	if !ok {
