@@ -17,7 +17,11 @@ import (
 // offsetstore.ErrLoading while the group's shard is loading.
 //
 // It implements offsetstore.Fencer, offsetstore.Expirer, offsetstore.Inserter,
-// offsetstore.FetchIntoer, offsetstore.SliceCommitter and offsetstore.Registry (forwarded).
+// offsetstore.FetchIntoer, offsetstore.SliceCommitter, and, forwarded to the shared store,
+// offsetstore.Registry and offsetstore.PendingCommitter (pending offsets are staged under the
+// group's fence; completing a transaction reads the group's offsets again). A transaction
+// completed by a deposed owner is not fenced: transactions in a cluster are for one gateway
+// to coordinate.
 // Its fences are its own: a group's fence reads 0 when this node first serves it and moves
 // only forward while this process lives, whatever happens to the shard, so a coordinator
 // that accepted a write under an older fence (before this node lost and regained the shard,
@@ -508,4 +512,105 @@ func (s *Store) Close() error {
 		return nil
 	}
 	return errors.Join(s.n.Close(), s.base.Close())
+}
+
+var _ offsetstore.PendingCommitter = (*Store)(nil)
+
+// pending returns the shared store's PendingCommitter, or an error matching
+// errors.ErrUnsupported.
+func (s *Store) pending(op, group string) (offsetstore.PendingCommitter, error) {
+	pc, ok := s.base.(offsetstore.PendingCommitter)
+	if !ok {
+		return nil, &offsetstore.Error{Op: op, Group: group, Err: fmt.Errorf("ownership: store %T keeps no pending offsets: %w", s.base, errors.ErrUnsupported)}
+	}
+	return pc, nil
+}
+
+// StagePending implements offsetstore.PendingCommitter: a StagePendingFenced with the
+// group's current fence. Pending offsets are not kept in memory.
+func (s *Store) StagePending(ctx context.Context, group string, txn offsetstore.PendingTxn, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
+	return s.stagePending(ctx, "StagePending", group, nil, txn, offsets)
+}
+
+// StagePendingFenced implements offsetstore.PendingCommitter.
+func (s *Store) StagePendingFenced(ctx context.Context, group string, fence int64, txn offsetstore.PendingTxn, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
+	return s.stagePending(ctx, "StagePendingFenced", group, &fence, txn, offsets)
+}
+
+func (s *Store) stagePending(ctx context.Context, op, group string, fence *int64, txn offsetstore.PendingTxn, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
+	if err := s.begin(ctx, op, group); err != nil {
+		return err
+	}
+	pc, err := s.pending(op, group)
+	if err != nil {
+		return err
+	}
+	if err := offsetstore.ValidateOffsets(offsets); err != nil {
+		return &offsetstore.Error{Op: op, Group: group, Err: err}
+	}
+	return s.write(ctx, op, group, fence, func(_ *groupCache, real int64) error {
+		return pc.StagePendingFenced(ctx, group, real, txn, offsets)
+	}, func(*groupCache) {})
+}
+
+// CompletePending implements offsetstore.PendingCommitter: the shared store completes the
+// transaction, and the group's offsets are read again from it.
+func (s *Store) CompletePending(ctx context.Context, group string, producerID int64, commit bool) error {
+	const op = "CompletePending"
+	if err := s.begin(ctx, op, group); err != nil {
+		return err
+	}
+	pc, err := s.pending(op, group)
+	if err != nil {
+		return err
+	}
+	var offs map[offsetstore.TopicPartition]offsetstore.Offset
+	return s.write(ctx, op, group, nil, func(*groupCache, int64) error {
+		if err := pc.CompletePending(ctx, group, producerID, commit); err != nil {
+			return err
+		}
+		var err error
+		offs, err = s.base.FetchAll(ctx, group)
+		return err
+	}, func(g *groupCache) {
+		g.offsets = offs
+	})
+}
+
+// PendingPartitions implements offsetstore.PendingCommitter, from the shared store.
+func (s *Store) PendingPartitions(ctx context.Context, group string) ([]offsetstore.TopicPartition, error) {
+	const op = "PendingPartitions"
+	pc, err := s.pending(op, group)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.group(ctx, op, group); err != nil {
+		return nil, err
+	}
+	out, err := pc.PendingPartitions(ctx, group)
+	return out, fail(op, group, err)
+}
+
+// ListPending implements offsetstore.PendingCommitter: the pending transactions of the
+// groups of the shards the node owns.
+func (s *Store) ListPending(ctx context.Context) ([]offsetstore.PendingGroup, error) {
+	const op = "ListPending"
+	if err := s.begin(ctx, op, ""); err != nil {
+		return nil, err
+	}
+	pc, err := s.pending(op, "")
+	if err != nil {
+		return nil, err
+	}
+	all, err := pc.ListPending(ctx)
+	if err != nil {
+		return nil, fail(op, "", err)
+	}
+	out := all[:0]
+	for _, pg := range all {
+		if s.n.Owns(pg.Group) {
+			out = append(out, pg)
+		}
+	}
+	return out, nil
 }

@@ -30,8 +30,8 @@
 // collision between any two), ListGroups, DeleteAbsent, DeleteGroup, InvalidPartition,
 // ErrorType, Closed, Context, NoAliasing, ReadYourWrites, Concurrency (32 goroutines; run the
 // suite with -race), Expirer, Inserter, FetchIntoer, SliceCommitter, PendingCommitter and
-// Registry (the
-// optional capabilities of package offsetstore, checked when the store implements them),
+// Registry (the optional capabilities of package offsetstore, checked when the store
+// implements them),
 // FenceStart, FenceState, FenceSave, FencedWrites, FenceKept, FenceErrors, FenceConcurrency
 // and FenceDurability (offsetstore.Fencer, when the store implements it) and Durability
 // (close and reopen, when the harness is durable).
