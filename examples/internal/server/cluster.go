@@ -8,6 +8,7 @@ import (
 
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/ownership"
+	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -210,6 +211,20 @@ func (s *Server) deleteGroups(ctx context.Context, r *kmsg.DeleteGroupsRequest) 
 		resp.Groups = append(resp.Groups, rg)
 	}
 	return resp
+}
+
+// validator is the GroupValidator of the offset APIs: the group coordinator, behind a check
+// that this gateway coordinates the group when it is a cluster member.
+func (s *Server) validator() protocol.GroupValidator {
+	if s.node == nil {
+		return s.groups
+	}
+	return protocol.GroupValidatorFunc(func(ctx context.Context, req protocol.GroupRequest) (protocol.GroupResult, error) {
+		if code := s.groupCode(req.Group); code != 0 {
+			return protocol.GroupResult{}, kerr.ErrorForCode(code)
+		}
+		return s.groups.ValidateGroup(ctx, req)
+	})
 }
 
 // ClusterNode is the ownership node of a gateway that is a cluster member, nil otherwise.

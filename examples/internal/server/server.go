@@ -202,7 +202,7 @@ func New(opts Options) (*Server, error) {
 		txns = s.txns
 	}
 	s.offsets = protocol.New(opts.Store, protocol.Options{
-		Groups:   s.groups,
+		Groups:   s.validator(),
 		Topics:   cat,
 		TopicIDs: cat,
 		Now:      opts.Now,
