@@ -10,6 +10,10 @@
 //     counts, unknown keys and versions, oversized metadata, path-trick group names, seeded
 //     random and mutated bytes; the gateway must answer or close each connection, keep serving
 //     fresh ones, keep its memory bounded, and write nothing outside its filer root;
+//   - cluster: three gateway processes on one filer root as a cluster, with committers
+//     bootstrapped at every gateway, while the coordinator of a group is SIGKILLed and
+//     restarted and another gateway is SIGSTOPped and resumed; nothing acknowledged may be
+//     lost and no fetch may go back before an acknowledged value;
 //   - scale: groups x partitions committed, fetched back (FetchAll) and listed, on memstore
 //     and on filerstore.
 //
@@ -59,6 +63,9 @@ type options struct {
 	random, flood         int
 	groups, scaleParts    int
 	filerConc             int
+	clusterGroups         int
+	clusterPhase          time.Duration
+	clusterLease          time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -80,6 +87,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.groups, "groups", 1000, "groups in the scale run")
 	fs.IntVar(&o.scaleParts, "scale-partitions", 100, "partitions per group in the scale run")
 	fs.IntVar(&o.filerConc, "filer-concurrency", 16, "concurrent store calls in the filerstore scale run")
+	fs.IntVar(&o.clusterGroups, "cluster-groups", 12, "groups in the cluster run (two committers each)")
+	fs.DurationVar(&o.clusterPhase, "cluster-phase", 10*time.Second, "how long the cluster run's clients commit between faults")
+	fs.DurationVar(&o.clusterLease, "cluster-lease", 10*time.Second, "the -lease of the cluster run's gateways")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -90,6 +100,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-soak, -clients, -partitions and -request-timeout must be positive")
 	case o.kills < 0 || o.down < 0 || o.pauses < 0 || o.pauseFor < 0:
 		return o, errors.New("-kills, -down, -pauses and -pause-for must not be negative")
+	case o.clusterGroups <= 0 || o.clusterPhase <= 0 || o.clusterLease <= 0:
+		return o, errors.New("-cluster-groups, -cluster-phase and -cluster-lease must be positive")
 	case o.groups <= 0 || o.scaleParts <= 0 || o.filerConc <= 0 || o.random < 0 || o.flood < 0:
 		return o, errors.New("-groups, -scale-partitions and -filer-concurrency must be positive, -random and -flood not negative")
 	}
@@ -188,6 +200,13 @@ func measure(ctx context.Context, r *report, gw string, logf func(string, ...any
 		Seed: o.seed, Random: o.random, Flood: o.flood, Logf: logf})
 	if err != nil {
 		return fmt.Errorf("hostile input: %w", err)
+	}
+
+	logf("cluster: 3 gateways, %d groups, lease %v", o.clusterGroups, o.clusterLease)
+	r.Cluster, err = runCluster(ctx, clusterConfig{Weed: f, GatewayBin: gw, Root: "/offsetkit-reliability/cluster",
+		Gateways: 3, Groups: o.clusterGroups, Duration: o.clusterPhase, Lease: o.clusterLease, Logf: logf})
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
 	}
 
 	logf("scale: memstore, %d groups x %d partitions", o.groups, o.scaleParts)

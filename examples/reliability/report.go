@@ -25,6 +25,7 @@ type report struct {
 	Hostile    *hostileReport
 	ScaleMem   *scaleReport
 	ScaleFiler *scaleReport
+	Cluster    *clusterReport
 	Errors     []string
 }
 
@@ -96,6 +97,16 @@ func (r *report) failures() []string {
 		}
 		if len(s.Outages) != r.Opts.kills+r.Opts.pauses {
 			f = append(f, fmt.Sprintf("soak: %d of %d faults done", len(s.Outages), r.Opts.kills+r.Opts.pauses))
+		}
+	}
+	if c := r.Cluster; c != nil {
+		if c.Lost > 0 || c.Stale > 0 {
+			f = append(f, fmt.Sprintf("cluster: %d offsets lost, %d stale reads: %v", c.Lost, c.Stale, c.LostKeys))
+		}
+		for _, fault := range c.Faults {
+			if fault.Failover > 20*time.Second {
+				f = append(f, fmt.Sprintf("cluster: the groups of node %d moved after %v (%s), over 20 s", fault.Node, fault.Failover, fault.Kind))
+			}
 		}
 	}
 	if h := r.Hostile; h != nil {
@@ -172,6 +183,10 @@ func (r *report) write(out io.Writer) error {
 		p("| Inputs tried | %d hostile single-connection inputs + %d held half-frames + concurrent 16 MiB frames + %d path-trick group names + oversized metadata; %d hung, %d crashes, %d failed probes, %d filer entries outside the root |",
 			h.Inputs, h.Held, len(h.Names), len(h.Hung), b2i(h.Crashed), len(h.ProbeFailures), len(h.Outside))
 	}
+	if c := r.Cluster; c != nil {
+		p("| Cluster | %d gateways on one filer root; SIGKILL and restart of a coordinator, SIGSTOP/SIGCONT of another: %d commits acknowledged, %d refused, **%d lost**, **%d stale**; groups served again after %s |",
+			c.Gateways, c.Acked, c.Refused, c.Lost, c.Stale, c.failovers())
+	}
 	if s := r.ScaleFiler; s != nil {
 		p("| Scale | %d groups × %d partitions on filerstore: commit %v, fetch-all %v, list-groups %v |",
 			s.Groups, s.Partitions, dur(s.Commit.Total), dur(s.FetchAll.Total), dur(s.ListGroups.P50))
@@ -183,6 +198,9 @@ func (r *report) write(out io.Writer) error {
 	}
 	if h := r.Hostile; h != nil {
 		r.writeHostile(p, h)
+	}
+	if c := r.Cluster; c != nil {
+		r.writeCluster(p, c)
 	}
 	if r.ScaleMem != nil || r.ScaleFiler != nil {
 		r.writeScale(p)
@@ -460,4 +478,58 @@ func dur(d time.Duration) string {
 		return d.Round(100 * time.Nanosecond).String()
 	}
 	return d.String()
+}
+
+// failovers lists the failover time of each fault.
+func (c *clusterReport) failovers() string {
+	var parts []string
+	for _, f := range c.Faults {
+		parts = append(parts, fmt.Sprintf("%v (%s)", dur(f.Failover), f.Kind))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (r *report) writeCluster(p func(string, ...any), c *clusterReport) {
+	p("## Cluster: three gateways on one filer, coordinators killed and paused")
+	p("")
+	p("%d gateway processes (`examples/gateway -store filer -lease %v -node-id N`) run on one filer root as", c.Gateways, c.Lease)
+	p("one cluster (package ownership). %d groups, each with two committers on different partitions, each", c.Groups)
+	p("committer the only writer of its key and bootstrapped at a different gateway (the others listed")
+	p("after it as further bootstrap servers, as clients are configured): a kgo client (kadm)")
+	p("that finds the group's coordinator itself, commits strictly increasing offsets (3 s retry timeout, then")
+	p("the commit counts as refused and the next value goes) and fetches the group after every")
+	p("acknowledgement. The coordinator of the first group is SIGKILLed and restarted with its node id;")
+	p("then another gateway is SIGSTOPped for twice the lease and SIGCONTed. Afterwards every key is read")
+	p("back. A fetch that returns less than a value acknowledged before it counts as stale; a key read")
+	p("back older than its last acknowledgement counts as lost. Failover is the time from the signal until")
+	p("every key whose group the stopped gateway coordinated has been acknowledged again.")
+	p("")
+	p("| Figure | Value |")
+	p("|---|---|")
+	p("| every gateway names the same coordinator for every group | %s |", yes(c.Agreed))
+	p("| gateways coordinating groups before the faults | %d of %d |", c.Spread, c.Gateways)
+	p("| commits acknowledged | %d |", c.Acked)
+	p("| commits refused (retriable, or the client's retry timeout) | %d |", c.Refused)
+	p("| keys read back | %d |", c.Keys)
+	p("| **lost** | **%d** |", c.Lost)
+	p("| **stale** (a fetch older than an earlier acknowledgement) | **%d** |", c.Stale)
+	p("")
+	p("| Fault | Node | Keys it coordinated | Signal to every key acknowledged again |")
+	p("|---|---|---|---|")
+	for _, f := range c.Faults {
+		p("| %s | %d | %d | %v |", f.Kind, f.Node, f.Keys, dur(f.Failover))
+	}
+	p("")
+	p("A SIGKILLed gateway's connections close at once, so its groups move when its lease (%v) runs out", c.Lease)
+	p("on the others' clocks. A SIGSTOPped gateway keeps its connections open: clients wait for their")
+	p("request timeout before they look for the coordinator again, which adds to the lease.")
+	p("")
+	if len(c.LostKeys) > 0 {
+		p("Lost keys:")
+		p("")
+		for _, k := range c.LostKeys {
+			p("- `%s`", k)
+		}
+		p("")
+	}
 }
