@@ -17,6 +17,9 @@
 //   - [github.com/offsetkit/offsetkit/groupcoord]: a classic (JoinGroup/SyncGroup) group
 //     coordinator that implements the protocol package's GroupValidator, so that offset
 //     commits are checked against live membership as Kafka checks them.
+//   - [github.com/offsetkit/offsetkit/ownership]: several gateways sharing one store as one
+//     cluster: leased members and balanced group shards kept in the store, fences that make a
+//     deposed owner's writes fail, and the owner's Store that serves its groups from memory.
 //   - [github.com/offsetkit/offsetkit/txncoord]: a transaction coordinator for offsets-only
 //     transactions (InitProducerId, AddOffsetsToTxn, AddPartitionsToTxn, EndTxn, timeouts),
 //     the TxnValidator of a gateway serving exactly-once consumers.
