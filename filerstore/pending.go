@@ -188,8 +188,9 @@ func (s *Store) stagePending(ctx context.Context, group string, txn offsetstore.
 }
 
 // CompletePending implements offsetstore.PendingCommitter: a lookup of the producer's pending
-// file; to commit, a lookup of the partitions' committed offsets and one Commit of those the
-// transaction wins; then the file's deletion.
+// file; to commit, a lookup of the partitions' committed offsets and one transaction writing
+// those the transaction wins, each only if its offset file is still what was read; then the
+// file's deletion.
 func (s *Store) CompletePending(ctx context.Context, group string, producerID int64, commit bool) error {
 	const op = "CompletePending"
 	opCtx, done, err := s.begin(ctx)
