@@ -10,9 +10,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-// This file checks the dependency rules of doc.go and design.md with the go tool itself:
+// This file checks the dependency rules stated in doc.go with the go tool itself:
 // the root module imports only the standard library, kmsg and kerr (testify in tests); the
 // offsetstore package imports only the standard library; protocol and storetest never import
 // a backend; and the root module's graph holds no SeaweedFS, gRPC or Kafka client library.
@@ -26,9 +29,8 @@ func goTool(t *testing.T) string {
 		return p
 	}
 	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := exec.LookPath(p); err != nil {
-		t.Fatalf("cannot find the go command in PATH or GOROOT: %v", err)
-	}
+	_, err := exec.LookPath(p)
+	require.NoError(t, err, "cannot find the go command in PATH or GOROOT")
 	return p
 }
 
@@ -52,9 +54,7 @@ func readSources(t *testing.T) {
 		}
 		return err
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 }
 
 // goList runs go list in the root module and returns its output lines.
@@ -68,7 +68,7 @@ func goList(t *testing.T, args ...string) []string {
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = string(ee.Stderr)
 		}
-		t.Fatalf("go list %s: %v\n%s", strings.Join(args, " "), err, stderr)
+		require.NoError(t, err, "go list %s\n%s", strings.Join(args, " "), stderr)
 	}
 	return strings.Fields(string(out))
 }
@@ -111,10 +111,8 @@ func allowedProd(path string) bool {
 func allowedTest(path string) bool {
 	return allowedProd(path) ||
 		within(path, "github.com/stretchr/testify") ||
-		// testify's own dependencies
-		within(path, "github.com/davecgh/go-spew") ||
-		within(path, "github.com/pmezard/go-difflib") ||
-		within(path, "gopkg.in/yaml.v3")
+		// testify's own dependency (v1.12 carries spew and difflib inside)
+		within(path, "go.yaml.in/yaml/v3")
 }
 
 // disallowed returns the paths that allowed rejects.
@@ -153,12 +151,8 @@ func TestDependencyRules(t *testing.T) {
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			paths := nonStandard(t, tt.tests, tt.pkgs...)
-			if len(paths) == 0 {
-				t.Fatalf("go list found no packages for %v", tt.pkgs)
-			}
-			if bad := disallowed(paths, tt.allowed); len(bad) > 0 {
-				t.Errorf("%v depend on %q, which the rule forbids", tt.pkgs, bad)
-			}
+			require.NotEmpty(t, paths, "go list found no packages for %v", tt.pkgs)
+			assert.Empty(t, disallowed(paths, tt.allowed), "%v depend on these, which the rule forbids", tt.pkgs)
 		})
 	}
 }
@@ -167,27 +161,21 @@ func TestDependencyRules(t *testing.T) {
 // required directly, and nothing in the module graph is SeaweedFS, gRPC or a Kafka client.
 func TestModuleRequirements(t *testing.T) {
 	out, err := exec.Command(goTool(t), "mod", "edit", "-json").Output()
-	if err != nil {
-		t.Fatalf("go mod edit -json: %v", err)
-	}
+	require.NoError(t, err, "go mod edit -json")
 	var mod struct {
 		Require []struct {
 			Path     string
 			Indirect bool
 		}
 	}
-	if err := json.Unmarshal(out, &mod); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(out, &mod))
 	direct := []string{"github.com/twmb/franz-go/pkg/kmsg", "github.com/twmb/franz-go", "github.com/stretchr/testify"}
 	for _, r := range mod.Require {
-		if !r.Indirect && !slices.Contains(direct, r.Path) {
-			t.Errorf("go.mod requires %s directly; the root module may require only %q", r.Path, direct)
+		if !r.Indirect {
+			assert.Contains(t, direct, r.Path, "go.mod requires %s directly; the root module may require only %q", r.Path, direct)
 		}
 	}
-	if bad := forbiddenModules(goList(t, "-m", "all")); len(bad) > 0 {
-		t.Errorf("the root module graph holds %q; SeaweedFS, gRPC and Kafka clients belong in filerstore and examples", bad)
-	}
+	assert.Empty(t, forbiddenModules(goList(t, "-m", "all")), "the root module graph holds these; SeaweedFS, gRPC and Kafka clients belong in filerstore and examples")
 }
 
 // forbiddenModules returns the module paths in list (go list -m all output: path and
@@ -216,17 +204,14 @@ func TestRuleCheckers(t *testing.T) {
 		{[]string{module + "/protocol", "github.com/twmb/franz-go/pkg/kgo"}, allowedProd, []string{"github.com/twmb/franz-go/pkg/kgo"}},
 		{[]string{module + "/filerstore", module + "/examples/gateway"}, allowedProd, []string{module + "/filerstore", module + "/examples/gateway"}},
 		{[]string{"github.com/stretchr/testify/require"}, allowedProd, []string{"github.com/stretchr/testify/require"}},
-		{[]string{"github.com/stretchr/testify/require", "gopkg.in/yaml.v3", module + "/memstore.test", module + "_test"}, allowedTest, nil},
+		{[]string{"github.com/stretchr/testify/require", "go.yaml.in/yaml/v3", module + "/memstore.test", module + "_test"}, allowedTest, nil},
+		{[]string{"gopkg.in/yaml.v3"}, allowedTest, []string{"gopkg.in/yaml.v3"}},
 		{[]string{module + "x", module + "x_test"}, allowedTest, []string{module + "x", module + "x_test"}},
 		{[]string{"github.com/seaweedfs/seaweedfs/weed/pb/filer_pb"}, allowedTest, []string{"github.com/seaweedfs/seaweedfs/weed/pb/filer_pb"}},
 		{[]string{"github.com/twmb/franz-go/pkg/kmsgx"}, allowedTest, []string{"github.com/twmb/franz-go/pkg/kmsgx"}},
 	}
 	for _, tt := range tests {
-		if got := disallowed(tt.paths, tt.allowed); !slices.Equal(got, tt.bad) {
-			t.Errorf("disallowed(%q) = %q; want %q", tt.paths, got, tt.bad)
-		}
+		assert.Equal(t, tt.bad, disallowed(tt.paths, tt.allowed), "disallowed(%q)", tt.paths)
 	}
-	if got := forbiddenModules([]string{"github.com/twmb/franz-go", "v1.22.3", "google.golang.org/grpc", "v1.70.0"}); !slices.Equal(got, []string{"google.golang.org/grpc"}) {
-		t.Errorf("forbiddenModules missed gRPC: %q", got)
-	}
+	assert.Equal(t, []string{"google.golang.org/grpc"}, forbiddenModules([]string{"github.com/twmb/franz-go", "v1.22.3", "google.golang.org/grpc", "v1.70.0"}), "forbiddenModules must catch gRPC")
 }

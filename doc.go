@@ -10,8 +10,16 @@
 //     default.
 //   - [github.com/offsetkit/offsetkit/protocol]: handlers for OffsetCommit, OffsetFetch,
 //     OffsetDelete and TxnOffsetCommit built on franz-go's kmsg, which a gateway wires into its
-//     own connection loop, with hooks for its group coordinator, authorization and topic
-//     metadata.
+//     own connection loop, with the frame, header and ApiVersions helpers that loop needs, and
+//     hooks for its group coordinator, transaction coordinator, authorization and topic
+//     metadata. TxnOffsetCommit is served over a store that keeps pending transactional
+//     offsets (offsetstore.PendingCommitter; memstore and filerstore do).
+//   - [github.com/offsetkit/offsetkit/groupcoord]: a classic (JoinGroup/SyncGroup) group
+//     coordinator that implements the protocol package's GroupValidator, so that offset
+//     commits are checked against live membership as Kafka checks them.
+//   - [github.com/offsetkit/offsetkit/txncoord]: a transaction coordinator for offsets-only
+//     transactions (InitProducerId, AddOffsetsToTxn, AddPartitionsToTxn, EndTxn, timeouts),
+//     the TxnValidator of a gateway serving exactly-once consumers.
 //   - [github.com/offsetkit/offsetkit/retention]: Kafka's offset expiry
 //     (offsets.retention.minutes), a sweeper over any store with the optional Expirer
 //     capability, with the group's state supplied by the gateway's coordinator.
@@ -19,9 +27,14 @@
 //     falls back to a legacy one, copying on read, so a deployment switches stores without
 //     losing an offset.
 //   - github.com/offsetkit/offsetkit/filerstore (a module of its own): offsets persisted in a
-//     SeaweedFS filer, in the layout the SeaweedFS Kafka gateway already uses.
+//     SeaweedFS filer, in the layout the SeaweedFS Kafka gateway already uses
+//     (docs/filer-layout.md in the repository).
 //   - github.com/offsetkit/offsetkit/examples (a module of its own): a Kafka-wire gateway that
 //     real Kafka clients commit and fetch offsets against.
+//
+// The repository's docs folder describes what the code follows: docs/kafka-semantics.md
+// (Kafka's offset APIs as implemented: versions, check order, error codes, retention),
+// docs/filer-layout.md and docs/reliability.md (how RELIABILITY.md is measured).
 //
 // # Errors
 //
@@ -42,6 +55,7 @@
 // # Dependencies
 //
 // The root module needs only the standard library, github.com/twmb/franz-go/pkg/kmsg,
-// github.com/twmb/franz-go (for pkg/kerr) and, in tests, github.com/stretchr/testify. SeaweedFS
-// and gRPC stay inside the filerstore module, Kafka client libraries inside examples.
+// github.com/twmb/franz-go (for pkg/kerr) and, in tests only, github.com/stretchr/testify;
+// deps_test.go checks it. SeaweedFS and gRPC stay inside the filerstore module, Kafka client
+// libraries inside examples.
 package offsetkit

@@ -6,6 +6,7 @@ replace github.com/offsetkit/offsetkit => ../
 
 require (
 	github.com/IBM/sarama v1.61.1
+	github.com/confluentinc/confluent-kafka-go/v2 v2.11.1
 	github.com/offsetkit/offsetkit v0.0.0
 	github.com/offsetkit/offsetkit/filerstore v0.0.0-00010101000000-000000000000
 	github.com/prometheus/client_golang v1.24.1

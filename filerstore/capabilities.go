@@ -105,6 +105,10 @@ func (s *Store) expireOffsets(ctx context.Context, group string, expired func(of
 	if err := s.probeTxn(ctx, s.groupDir(group)); err != nil {
 		return nil, err
 	}
+	expired, err := s.unexpired(ctx, group, expired)
+	if err != nil {
+		return nil, err
+	}
 	stored, err := s.readGroup(ctx, group)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -40,6 +41,9 @@ type position struct {
 	// MetadataBase64 holds the metadata bytes when they are not valid UTF-8, which JSON
 	// strings cannot carry losslessly; Metadata then holds a lossy copy for old readers.
 	MetadataBase64 string `json:"metadata_b64,omitempty"`
+	// EpochTimes marks the times that are exactly the Unix epoch ("c" for committed_at, "e"
+	// for expire_at), whose 0 would otherwise read as "no time"; absent in every other entry.
+	EpochTimes string `json:"epoch_times,omitempty"`
 }
 
 // errCorrupt marks an offset file the store cannot read. It is a storage error, never "no
@@ -60,6 +64,12 @@ func encodeOffset(o offsetstore.Offset) ([]byte, error) {
 	}
 	if !utf8.ValidString(o.Metadata) {
 		p.MetadataBase64 = base64.StdEncoding.EncodeToString([]byte(o.Metadata))
+	}
+	if isEpoch(o.CommitTime) {
+		p.EpochTimes += "c"
+	}
+	if isEpoch(o.ExpireTime) {
+		p.EpochTimes += "e"
 	}
 	return json.Marshal(&p)
 }
@@ -85,6 +95,12 @@ func decodeOffset(content []byte) (offsetstore.Offset, error) {
 	}
 	if p.LeaderEpoch != nil {
 		o.LeaderEpoch = *p.LeaderEpoch
+	}
+	if strings.Contains(p.EpochTimes, "c") && p.CommittedAt == 0 {
+		o.CommitTime = time.UnixMilli(0).UTC()
+	}
+	if strings.Contains(p.EpochTimes, "e") && p.ExpireAt == 0 {
+		o.ExpireTime = time.UnixMilli(0).UTC()
 	}
 	if p.MetadataBase64 != "" {
 		raw, err := base64.StdEncoding.DecodeString(p.MetadataBase64)
@@ -134,6 +150,10 @@ func entryETag(e *filer_pb.Entry) string {
 	}
 	return ""
 }
+
+// isEpoch reports whether t, kept to the millisecond, is the Unix epoch: a time that unixMilli
+// writes as 0, like the zero time, so an entry marks it apart.
+func isEpoch(t time.Time) bool { return !t.IsZero() && t.UnixMilli() == 0 }
 
 func unixMilli(t time.Time) int64 {
 	if t.IsZero() {

@@ -46,8 +46,49 @@
 // read whole.
 //
 // The store also implements offsetstore.Inserter and offsetstore.Expirer, with the filer's
-// conditional writes (see CommitIfAbsent and ExpireOffsets). Offset files carry the MD5 of
+// conditional writes (see CommitIfAbsent and ExpireOffsets), and offsetstore.PendingCommitter,
+// keeping transactions' pending offsets beside Root (see StagePending). Delete, DeleteGroup
+// and ExpireOffsets therefore also list the group's pending offsets: one ListEntries more. Offset files carry the MD5 of
 // their content as an attribute, which the filer serves as their ETag.
+//
+// # Group fences and state
+//
+// The store implements offsetstore.Fencer on filers with ObjectTransaction. Each group with a
+// fence or state has one entry beside the offsets, in a sibling directory of Root that no
+// reader of the offsets layout lists (the SeaweedFS gateway keeps its own coordinator state
+// beside Root in the same way):
+//
+//	{Root}.offsetkit/groups/{group}
+//
+// escaped like the offsets' group directories (hashed names included: the entry holds the
+// group's name). The entry's content is exactly
+//
+//	{"type":"group_fence","fence":3}
+//
+// with the content's MD5 as its attribute, so that its ETag is known to any writer that knows
+// the fence; its extended attribute "offsetkit-state" holds the group's state as JSON:
+//
+//	{"group":"billing","protocol_type":"consumer","protocol":"range","generation":5,
+//	 "empty":true,"state_time":1760000000123,"subscribed":["orders","payments"]}
+//
+// state_time is in unix milliseconds (0 for none); subscribed is null when unknown and []
+// when the group subscribes to nothing; a name that is not valid UTF-8 is written as
+// {"base64":"..."}. The extended attribute "offsetkit-fenced" is "1" once the fence is above
+// 0. A group without an entry is at fence 0 with a zero state.
+//
+// Every fenced write is an ObjectTransaction under the lock of the group's offsets directory,
+// the lock every write of the store to the group takes, whose condition the filer evaluates
+// under that lock, against the group's entry, when it applies the write: for fence N > 0, the
+// entry's ETag is the MD5 of the content above for N; for fence 0, the entry is absent or
+// lacks the "offsetkit-fenced" flag. A write delayed anywhere before the filer applies it is
+// therefore refused once the fence has moved. SaveGroupState is one such transaction that
+// writes the entry. Delete and DeleteGroup never touch the entries, so fences only move
+// forward. Batches larger than 1,024 partitions go in several transactions, each
+// conditioned on the fence.
+//
+// On a filer without ObjectTransaction, and on a store whose Root is "/" (which has no
+// sibling), every Fencer method returns an error matching errors.ErrUnsupported, and a
+// caller falls back as offsetstore.Fencer documents.
 //
 // # Errors
 //
@@ -134,7 +175,6 @@ type Store struct {
 	closeCtx  context.Context
 	closeNow  context.CancelFunc
 	closeOnce sync.Once
-	closeErr  error
 
 	// noX is set when the filer answered Unimplemented, so later calls use the fallback at
 	// once.
@@ -153,14 +193,14 @@ var _ offsetstore.Store = (*Store)(nil)
 // New returns a Store that uses client, which the caller keeps and closes.
 func New(client filer_pb.SeaweedFilerClient, opts Options) (*Store, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: filerstore: nil client", offsetstore.ErrInvalid)
+		return nil, fmt.Errorf("filerstore: nil client: %w", offsetstore.ErrInvalid)
 	}
 	root := opts.Root
 	if root == "" {
 		root = DefaultRoot
 	}
 	if root[0] != '/' || path.Clean(root) != root {
-		return nil, fmt.Errorf("%w: filerstore: root %q is not a clean absolute path", offsetstore.ErrInvalid, root)
+		return nil, fmt.Errorf("filerstore: root %q is not a clean absolute path: %w", root, offsetstore.ErrInvalid)
 	}
 	par := opts.Parallelism
 	if par <= 0 {
@@ -213,16 +253,20 @@ func Dial(ctx context.Context, addr string, opts Options) (*Store, error) {
 func (s *Store) Root() string { return s.root }
 
 // Close stops every call in flight and, for a Store made by Dial, closes the connection. It
-// is idempotent; every method returns an error matching offsetstore.ErrClosed afterwards.
+// is idempotent and returns nil, as the offsetstore contract requires: a failure to close
+// the connection is logged to Options.Logger. Every method returns an error matching
+// offsetstore.ErrClosed afterwards.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeNow()
 		s.closeTxns()
 		if s.conn != nil {
-			s.closeErr = s.conn.Close()
+			if err := s.conn.Close(); err != nil {
+				s.log.Warn("filerstore: closing the filer connection", "err", err)
+			}
 		}
 	})
-	return s.closeErr
+	return nil
 }
 
 // begin starts an operation: it refuses a closed store or a done context, and returns a

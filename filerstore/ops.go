@@ -462,6 +462,9 @@ func (s *Store) Delete(ctx context.Context, group string, partitions []offsetsto
 		seen[tp] = struct{}{}
 		muts = append(muts, deleteMutation(s.partitionDir(groupDir, tp), offsetFileName))
 	}
+	if err := s.dropPending(opCtx, group, partitions, false); err != nil {
+		return s.fail(ctx, op, group, err)
+	}
 	return s.fail(ctx, op, group, s.mutate(opCtx, groupDir, muts))
 }
 
@@ -475,6 +478,9 @@ func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 		return s.fail(ctx, op, group, err)
 	}
 	defer done()
+	if err := s.dropPending(opCtx, group, nil, true); err != nil {
+		return s.fail(ctx, op, group, err)
+	}
 	esc := EscapeName(group)
 	e, err := s.lookupOne(opCtx, s.root, esc)
 	if err != nil {

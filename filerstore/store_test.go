@@ -187,8 +187,9 @@ func TestRoundTrips(t *testing.T) {
 		{"Fetch 64", func() error { _, err := s.Fetch(ctx, "g", offsetstore.SortedPartitions(batch)); return err }, map[string]int{"LookupDirectoryEntries": 1}},
 		{"FetchAll", func() error { _, err := s.FetchAll(ctx, "g"); return err }, map[string]int{"TraverseBfsMetadata": 1}},
 		{"FetchAll unknown group", func() error { _, err := s.FetchAll(ctx, "nope"); return err }, map[string]int{"TraverseBfsMetadata": 1}},
-		{"Delete 64", func() error { return s.Delete(ctx, "g", offsetstore.SortedPartitions(batch)) }, map[string]int{"ObjectTransaction": 1}},
-		{"DeleteGroup", func() error { return s.DeleteGroup(ctx, "g") }, map[string]int{"LookupDirectoryEntry": 1, "DeleteEntry": 1}},
+		// Delete and DeleteGroup also list the group's pending transactional offsets.
+		{"Delete 64", func() error { return s.Delete(ctx, "g", offsetstore.SortedPartitions(batch)) }, map[string]int{"ListEntries": 1, "ObjectTransaction": 1}},
+		{"DeleteGroup", func() error { return s.DeleteGroup(ctx, "g") }, map[string]int{"ListEntries": 1, "LookupDirectoryEntry": 1, "DeleteEntry": 1}},
 	}
 	for _, tt := range tests {
 		c.reset()
@@ -364,6 +365,20 @@ func TestInvalid(t *testing.T) {
 	}
 	if _, err := filerstore.New(nil, filerstore.Options{}); !errors.Is(err, offsetstore.ErrInvalid) {
 		t.Errorf("New(nil) = %v", err)
+	}
+}
+
+// TestNewErrorMessages checks the rendered errors of New, which need no filer: the package
+// comes first, the offsetstore sentinel last.
+func TestNewErrorMessages(t *testing.T) {
+	_, err := filerstore.New(nil, filerstore.Options{})
+	if got, want := fmt.Sprint(err), "filerstore: nil client: invalid argument"; got != want {
+		t.Errorf("New(nil) = %q, want %q", got, want)
+	}
+	var client filer_pb.SeaweedFilerClient = filer_pb.NewSeaweedFilerClient(nil)
+	_, err = filerstore.New(client, filerstore.Options{Root: "relative"})
+	if got, want := fmt.Sprint(err), `filerstore: root "relative" is not a clean absolute path: invalid argument`; got != want {
+		t.Errorf("New(Root relative) = %q, want %q", got, want)
 	}
 }
 

@@ -15,8 +15,6 @@ const (
 	// filer's message size limit.
 	maxBatchTxns      = 256
 	maxBatchMutations = 4096
-	// maxTxnRoundTrips bounds the transaction round trips in flight at once.
-	maxTxnRoundTrips = 8
 )
 
 // txnCall is one transaction waiting for a round trip.

@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
 )
@@ -37,8 +38,12 @@ func (s *Store) CommitSlice(ctx context.Context, group string, partitions []offs
 	}
 	defer sh.mu.Unlock()
 	w := writer{g: sh.group(group)}
+	pg := sh.pending[group]
 	for i, tp := range partitions {
 		w.set(tp, offsets[i], false)
+		if pg != nil {
+			pg.supersede(tp, math.MaxUint64)
+		}
 	}
 	return nil
 }
@@ -79,7 +84,10 @@ func (s *Store) FetchInto(ctx context.Context, group string, partitions []offset
 // for which expired returns true and returns them. A group left with no offsets is removed.
 // expired runs under that lock, so it must not call the Store.
 func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
-	const op = "ExpireOffsets"
+	return s.expire(ctx, "ExpireOffsets", group, expired, unfenced)
+}
+
+func (s *Store) expire(ctx context.Context, op, group string, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool, f fence) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
 	if err := s.check(ctx, op, group); err != nil {
 		return nil, err
 	}
@@ -88,14 +96,21 @@ func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(of
 		return nil, err
 	}
 	defer sh.mu.Unlock()
+	if err := sh.checkFence(op, group, f); err != nil {
+		return nil, err
+	}
 	out := make(map[offsetstore.TopicPartition]offsetstore.Offset)
 	g := sh.groups[group]
 	if g == nil {
 		return out, nil
 	}
+	pg := sh.pending[group]
 	for topic, t := range g.topics {
 		for p, e := range t {
 			tp, o := offsetstore.TopicPartition{Topic: topic, Partition: p}, e.toOffset()
+			if pg.has(tp) {
+				continue // Kafka never expires an offset with a pending transactional one
+			}
 			if expired(tp, o) {
 				out[tp] = o
 				g.del(tp) // deleting during range is safe; t may be removed from g.topics
@@ -111,5 +126,5 @@ func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(of
 // CommitIfAbsent implements offsetstore.Inserter: under the group's lock it stores each offset
 // whose partition has nothing stored.
 func (s *Store) CommitIfAbsent(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	return s.commit(ctx, "CommitIfAbsent", group, offsets, true)
+	return s.commit(ctx, "CommitIfAbsent", group, offsets, true, unfenced)
 }

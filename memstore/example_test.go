@@ -66,5 +66,5 @@ func ExampleStore_Close() {
 	// Output:
 	// <nil> <nil>
 	// true
-	// offsetstore: FetchAll group "g": offsetstore: store is closed
+	// offsetstore: FetchAll group "g": store is closed
 }

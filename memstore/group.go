@@ -62,8 +62,9 @@ type writer struct {
 	t    map[int32]entry
 }
 
-// set stores o for tp, or only when tp has nothing stored if ifAbsent.
-func (w *writer) set(tp offsetstore.TopicPartition, o offsetstore.Offset, ifAbsent bool) {
+// set stores o for tp, or only when tp has nothing stored if ifAbsent, and reports whether it
+// stored it.
+func (w *writer) set(tp offsetstore.TopicPartition, o offsetstore.Offset, ifAbsent bool) bool {
 	if w.t == nil || tp.Topic != w.name {
 		w.name, w.t = tp.Topic, w.g.topics[tp.Topic]
 		if w.t == nil {
@@ -73,12 +74,13 @@ func (w *writer) set(tp offsetstore.TopicPartition, o offsetstore.Offset, ifAbse
 	}
 	if ifAbsent {
 		if _, had := w.t[tp.Partition]; had {
-			return
+			return false
 		}
 	}
 	n := len(w.t)
 	w.t[tp.Partition] = toEntry(o)
 	w.g.n += len(w.t) - n
+	return true
 }
 
 // del removes tp, if stored.

@@ -8,9 +8,10 @@
 // survives Close or the end of the process.
 //
 // Besides offsetstore.Store, a Store implements the optional capabilities
-// offsetstore.Expirer, offsetstore.Inserter, offsetstore.FetchIntoer and
-// offsetstore.SliceCommitter; the last two let package protocol answer a request without
-// building a map.
+// offsetstore.Expirer, offsetstore.Inserter, offsetstore.FetchIntoer,
+// offsetstore.SliceCommitter, offsetstore.Fencer and offsetstore.PendingCommitter; FetchInto
+// and CommitSlice let package protocol answer a request without building a map. Group fences
+// and states, like offsets, do not survive Close.
 //
 // A Store obeys the whole contract of package offsetstore, which the conformance suite in
 // package storetest checks: values are copied in and out, times are kept to the millisecond,
@@ -20,6 +21,7 @@ package memstore
 import (
 	"context"
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -53,9 +55,11 @@ type Store struct {
 // shard holds the groups whose name hashes to it. It is padded to its own cache lines so
 // that locking one shard does not slow down its neighbours.
 type shard struct {
-	mu     sync.RWMutex
-	groups map[string]*group
-	_      [128 - 24 - 8]byte
+	mu      sync.RWMutex
+	groups  map[string]*group
+	states  map[string]offsetstore.GroupState // fences and group states (offsetstore.Fencer)
+	pending map[string]*pendingGroup          // pending transactional offsets (offsetstore.PendingCommitter)
+	_       [128 - 24 - 8 - 8 - 8]byte
 }
 
 var _ offsetstore.Store = (*Store)(nil)
@@ -77,6 +81,8 @@ func New(opts Options) *Store {
 	}
 	for i := range s.shards {
 		s.shards[i].groups = make(map[string]*group)
+		s.shards[i].states = make(map[string]offsetstore.GroupState)
+		s.shards[i].pending = make(map[string]*pendingGroup)
 	}
 	return s
 }
@@ -93,6 +99,18 @@ func (s *Store) lockShard(op, group string) (*shard, error) {
 	if s.closed.Load() {
 		sh.mu.Unlock()
 		return nil, &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrClosed}
+	}
+	return sh, nil
+}
+
+// rlockShardAt read-locks the i-th shard, then fails with ErrClosed if Close ran since the
+// caller's check. The caller read-unlocks sh.mu.
+func (s *Store) rlockShardAt(op string, i int) (*shard, error) {
+	sh := &s.shards[i]
+	sh.mu.RLock()
+	if s.closed.Load() {
+		sh.mu.RUnlock()
+		return nil, &offsetstore.Error{Op: op, Err: offsetstore.ErrClosed}
 	}
 	return sh, nil
 }
@@ -134,29 +152,34 @@ func (s *Store) check(ctx context.Context, op, group string) error {
 // truncated to the millisecond. A negative partition fails the whole batch with ErrInvalid
 // before anything is stored.
 func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	return s.commit(ctx, "Commit", group, offsets, false)
+	return s.commit(ctx, "Commit", group, offsets, false, unfenced)
 }
 
 // commit stores offsets for group under the group's lock: every offset, or with ifAbsent only
 // those whose partition has nothing stored.
-func (s *Store) commit(ctx context.Context, op, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset, ifAbsent bool) error {
+func (s *Store) commit(ctx context.Context, op, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset, ifAbsent bool, f fence) error {
 	if err := s.check(ctx, op, group); err != nil {
 		return err
 	}
 	if err := offsetstore.ValidateOffsets(offsets); err != nil {
 		return &offsetstore.Error{Op: op, Group: group, Err: err}
 	}
-	if len(offsets) == 0 {
-		return nil
-	}
 	sh, err := s.lockShard(op, group)
 	if err != nil {
 		return err
 	}
 	defer sh.mu.Unlock()
+	if err := sh.checkFence(op, group, f); err != nil || len(offsets) == 0 {
+		return err
+	}
 	w := writer{g: sh.group(group)}
+	pg := sh.pending[group]
 	for tp, o := range offsets {
-		w.set(tp, o, ifAbsent)
+		// A plain write supersedes the pending offsets staged before it; CommitIfAbsent, which
+		// fills in older offsets (migrations), does not.
+		if w.set(tp, o, ifAbsent) && pg != nil && !ifAbsent {
+			pg.supersede(tp, math.MaxUint64)
+		}
 	}
 	return nil
 }
@@ -209,21 +232,25 @@ func (s *Store) FetchAll(ctx context.Context, group string) (map[offsetstore.Top
 // stored. A group whose last offset is deleted no longer exists: ListGroups omits it and
 // DeleteGroup reports ErrGroupNotFound.
 func (s *Store) Delete(ctx context.Context, group string, partitions []offsetstore.TopicPartition) error {
-	const op = "Delete"
+	return s.delete(ctx, "Delete", group, partitions, unfenced)
+}
+
+func (s *Store) delete(ctx context.Context, op, group string, partitions []offsetstore.TopicPartition, f fence) error {
 	if err := s.check(ctx, op, group); err != nil {
 		return err
 	}
 	if err := offsetstore.ValidatePartitions(partitions); err != nil {
 		return &offsetstore.Error{Op: op, Group: group, Err: err}
 	}
-	if len(partitions) == 0 {
-		return nil
-	}
 	sh, err := s.lockShard(op, group)
 	if err != nil {
 		return err
 	}
 	defer sh.mu.Unlock()
+	if err := sh.checkFence(op, group, f); err != nil {
+		return err
+	}
+	sh.deleted(group, partitions, false)
 	g := sh.groups[group]
 	if g == nil {
 		return nil
@@ -240,7 +267,10 @@ func (s *Store) Delete(ctx context.Context, group string, partitions []offsetsto
 // DeleteGroup removes every offset of group, or returns an error matching
 // offsetstore.ErrGroupNotFound when it has none.
 func (s *Store) DeleteGroup(ctx context.Context, group string) error {
-	const op = "DeleteGroup"
+	return s.deleteGroup(ctx, "DeleteGroup", group, unfenced)
+}
+
+func (s *Store) deleteGroup(ctx context.Context, op, group string, f fence) error {
 	if err := s.check(ctx, op, group); err != nil {
 		return err
 	}
@@ -249,6 +279,10 @@ func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 		return err
 	}
 	defer sh.mu.Unlock()
+	if err := sh.checkFence(op, group, f); err != nil {
+		return err
+	}
+	sh.deleted(group, nil, true)
 	if _, ok := sh.groups[group]; !ok {
 		return &offsetstore.Error{Op: op, Group: group, Err: offsetstore.ErrGroupNotFound}
 	}
@@ -294,6 +328,8 @@ func (s *Store) Close() error {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		sh.groups = nil
+		sh.states = nil
+		sh.pending = nil
 		sh.mu.Unlock()
 	}
 	return nil

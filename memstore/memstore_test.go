@@ -2,13 +2,14 @@ package memstore_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/offsetkit/offsetkit/memstore"
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/offsetstore/storetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestNewShards(t *testing.T) {
@@ -17,23 +18,18 @@ func TestNewShards(t *testing.T) {
 		s := memstore.New(memstore.Options{Shards: shards})
 		tp := offsetstore.TopicPartition{Topic: "t", Partition: 1}
 		for _, g := range []string{"", "a", "b", "c"} {
-			if err := offsetstore.CommitOne(ctx, s, g, tp, offsetstore.Offset{Offset: int64(len(g))}); err != nil {
-				t.Fatalf("shards=%d: %v", shards, err)
-			}
+			require.NoError(t, offsetstore.CommitOne(ctx, s, g, tp, offsetstore.Offset{Offset: int64(len(g))}), "shards=%d", shards)
 		}
 		for _, g := range []string{"", "a", "b", "c"} {
 			o, ok, err := offsetstore.FetchOne(ctx, s, g, tp)
-			if err != nil || !ok || o.Offset != int64(len(g)) {
-				t.Fatalf("shards=%d group %q: got %v %v %v", shards, g, o, ok, err)
-			}
+			require.NoError(t, err)
+			require.True(t, ok, "shards=%d group %q", shards, g)
+			require.Equal(t, int64(len(g)), o.Offset, "shards=%d group %q", shards, g)
 		}
 		groups, err := s.ListGroups(ctx)
-		if err != nil || len(groups) != 4 {
-			t.Fatalf("shards=%d: ListGroups = %q, %v", shards, groups, err)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		require.Len(t, groups, 4, "shards=%d", shards)
+		require.NoError(t, s.Close())
 	}
 }
 
@@ -75,17 +71,13 @@ func TestErrors(t *testing.T) {
 			s := memstore.New(memstore.Options{})
 			defer s.Close()
 			err := tt.call(s)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("got %v, want %v", err, tt.want)
-			}
+			require.ErrorIs(t, err, tt.want)
 			var serr *offsetstore.Error
-			if !errors.As(err, &serr) || serr.Op != tt.op {
-				t.Fatalf("got %#v, want an *offsetstore.Error with Op %q", err, tt.op)
-			}
+			require.ErrorAs(t, err, &serr)
+			require.Equal(t, tt.op, serr.Op)
 			groups, err := s.ListGroups(bg)
-			if err != nil || len(groups) != 0 {
-				t.Fatalf("a failed call changed the store: groups %q, %v", groups, err)
-			}
+			require.NoError(t, err)
+			require.Empty(t, groups, "a failed call changed the store")
 		})
 	}
 }
@@ -95,18 +87,12 @@ func TestDeleteLastOffsetRemovesGroup(t *testing.T) {
 	s := memstore.New(memstore.Options{})
 	defer s.Close()
 	tp := offsetstore.TopicPartition{Topic: "t", Partition: 0}
-	if err := offsetstore.CommitOne(ctx, s, "g", tp, offsetstore.Offset{Offset: 1, CommitTime: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Delete(ctx, "g", []offsetstore.TopicPartition{tp}); err != nil {
-		t.Fatal(err)
-	}
-	if groups, err := s.ListGroups(ctx); err != nil || len(groups) != 0 {
-		t.Fatalf("ListGroups after deleting the last offset = %q, %v; want none", groups, err)
-	}
-	if err := s.DeleteGroup(ctx, "g"); !errors.Is(err, offsetstore.ErrGroupNotFound) {
-		t.Fatalf("DeleteGroup of an emptied group = %v, want ErrGroupNotFound", err)
-	}
+	require.NoError(t, offsetstore.CommitOne(ctx, s, "g", tp, offsetstore.Offset{Offset: 1, CommitTime: time.Now()}))
+	require.NoError(t, s.Delete(ctx, "g", []offsetstore.TopicPartition{tp}))
+	groups, err := s.ListGroups(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, groups, "ListGroups after deleting the last offset")
+	assert.ErrorIs(t, s.DeleteGroup(ctx, "g"), offsetstore.ErrGroupNotFound, "DeleteGroup of an emptied group")
 }
 
 func TestConformance(t *testing.T) {
@@ -121,9 +107,7 @@ func TestConformanceOneShard(t *testing.T) {
 	err := storetest.TestStore(t.Context(), func(context.Context) (offsetstore.Store, error) {
 		return memstore.New(memstore.Options{Shards: 1}), nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 }
 
 // harness opens a new memstore on every call: memstore is not durable.

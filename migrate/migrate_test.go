@@ -10,6 +10,8 @@ import (
 	"github.com/offsetkit/offsetkit/migrate"
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/offsetstore/storetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var (
@@ -18,6 +20,8 @@ var (
 	p1  = offsetstore.TopicPartition{Topic: "t", Partition: 1}
 	p2  = offsetstore.TopicPartition{Topic: "t", Partition: 2}
 )
+
+type offsets = map[offsetstore.TopicPartition]offsetstore.Offset
 
 func off(n int64) offsetstore.Offset { return offsetstore.Offset{Offset: n, LeaderEpoch: -1} }
 
@@ -61,12 +65,8 @@ func setup(t *testing.T, hidePrimaryCaps bool) (primary, legacy *memstore.Store,
 	}
 	s = migrate.New(p, legacy, migrate.Options{})
 	t.Cleanup(func() { s.Close() })
-	if err := legacy.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{p0: off(10), p1: off(11)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := legacy.Commit(ctx, "legacy-only", map[offsetstore.TopicPartition]offsetstore.Offset{p0: off(1)}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, legacy.Commit(ctx, "g", offsets{p0: off(10), p1: off(11)}))
+	require.NoError(t, legacy.Commit(ctx, "legacy-only", offsets{p0: off(1)}))
 	return primary, legacy, s
 }
 
@@ -78,20 +78,13 @@ func forBoth(t *testing.T, f func(t *testing.T, hide bool)) {
 func TestFetchFallsBackAndCopiesUp(t *testing.T) {
 	forBoth(t, func(t *testing.T, hide bool) {
 		primary, _, s := setup(t, hide)
-		if err := s.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{p1: off(99)}); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, s.Commit(ctx, "g", offsets{p1: off(99)}))
 		got, err := s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0, p1, p2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got[p0].Offset != 10 || got[p1].Offset != 99 || len(got) != 2 {
-			t.Fatalf("got %v: want legacy p0=10, primary p1=99 (primary wins), p2 absent", got)
-		}
-		inPrimary, _ := primary.FetchAll(ctx, "g")
-		if inPrimary[p0].Offset != 10 || inPrimary[p1].Offset != 99 {
-			t.Fatalf("primary holds %v after the read, want p0 copied up and p1 untouched", inPrimary)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, offsets{p0: off(10), p1: off(99)}, got, "legacy p0, primary p1 (primary wins), p2 absent")
+		inPrimary, err := primary.FetchAll(ctx, "g")
+		require.NoError(t, err)
+		assert.Equal(t, offsets{p0: off(10), p1: off(99)}, inPrimary, "after the read: p0 copied up, p1 untouched")
 	})
 }
 
@@ -100,24 +93,15 @@ func TestFetchFallsBackAndCopiesUp(t *testing.T) {
 func TestFetchIntoFallsBackAndCopiesUp(t *testing.T) {
 	forBoth(t, func(t *testing.T, hide bool) {
 		primary, _, s := setup(t, hide)
-		if err := s.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{p1: off(99)}); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, s.Commit(ctx, "g", offsets{p1: off(99)}))
 		req := []offsetstore.TopicPartition{p0, p1, p2, p0}
 		dst, found := make([]offsetstore.Offset, len(req)), []bool{true, true, true, true}
-		if err := s.FetchInto(ctx, "g", req, dst, found); err != nil {
-			t.Fatal(err)
-		}
-		want := []offsetstore.Offset{off(10), off(99), {}, off(10)}
-		for i := range req {
-			if dst[i] != want[i] || found[i] != (i != 2) {
-				t.Errorf("index %d: got %+v found %v; want %+v found %v", i, dst[i], found[i], want[i], i != 2)
-			}
-		}
-		inPrimary, _ := primary.FetchAll(ctx, "g")
-		if inPrimary[p0].Offset != 10 || inPrimary[p1].Offset != 99 || len(inPrimary) != 2 {
-			t.Fatalf("primary holds %v after the read, want p0 copied up and p1 untouched", inPrimary)
-		}
+		require.NoError(t, s.FetchInto(ctx, "g", req, dst, found))
+		assert.Equal(t, []offsetstore.Offset{off(10), off(99), {}, off(10)}, dst)
+		assert.Equal(t, []bool{true, true, false, true}, found)
+		inPrimary, err := primary.FetchAll(ctx, "g")
+		require.NoError(t, err)
+		assert.Equal(t, offsets{p0: off(10), p1: off(99)}, inPrimary, "after the read: p0 copied up, p1 untouched")
 	})
 }
 
@@ -127,21 +111,16 @@ func TestCommitSliceGoesToPrimary(t *testing.T) {
 	forBoth(t, func(t *testing.T, hide bool) {
 		primary, legacy, s := setup(t, hide)
 		err := s.CommitSlice(ctx, "g", []offsetstore.TopicPartition{p0, p2, p0}, []offsetstore.Offset{off(1), off(2), off(3)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		inPrimary, _ := primary.FetchAll(ctx, "g")
-		if len(inPrimary) != 2 || inPrimary[p0].Offset != 3 || inPrimary[p2].Offset != 2 {
-			t.Fatalf("primary holds %v; want p0=3 (the later of two) and p2=2", inPrimary)
-		}
-		inLegacy, _ := legacy.FetchAll(ctx, "g")
-		if len(inLegacy) != 2 || inLegacy[p0].Offset != 10 {
-			t.Fatalf("legacy holds %v; want it untouched", inLegacy)
-		}
+		require.NoError(t, err)
+		inPrimary, err := primary.FetchAll(ctx, "g")
+		require.NoError(t, err)
+		assert.Equal(t, offsets{p0: off(3), p2: off(2)}, inPrimary, "p0: the later of two")
+		inLegacy, err := legacy.FetchAll(ctx, "g")
+		require.NoError(t, err)
+		assert.Equal(t, offsets{p0: off(10), p1: off(11)}, inLegacy, "the legacy store is untouched")
 		got, err := s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0, p1})
-		if err != nil || got[p0].Offset != 3 || got[p1].Offset != 11 {
-			t.Fatalf("Fetch = %v, %v; want p0=3 from the primary, p1=11 from the legacy store", got, err)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, offsets{p0: off(3), p1: off(11)}, got, "p0 from the primary, p1 from the legacy store")
 	})
 }
 
@@ -150,40 +129,29 @@ func TestFetchAllMergesAndCopies(t *testing.T) {
 		primary, _, s := setup(t, hide)
 		_ = s.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{p0: off(50), p2: off(52)})
 		got, err := s.FetchAll(ctx, "g")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != 3 || got[p0].Offset != 50 || got[p1].Offset != 11 || got[p2].Offset != 52 {
-			t.Fatalf("FetchAll = %v", got)
-		}
-		if all, _ := primary.FetchAll(ctx, "g"); len(all) != 3 {
-			t.Fatalf("primary has %v, want all three partitions", all)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, offsets{p0: off(50), p1: off(11), p2: off(52)}, got)
+		all, err := primary.FetchAll(ctx, "g")
+		require.NoError(t, err)
+		assert.Len(t, all, 3, "the primary has all three partitions")
 	})
 }
 
 func TestDeleteAppliesToBothAndNeverResurrects(t *testing.T) {
 	forBoth(t, func(t *testing.T, hide bool) {
 		_, legacy, s := setup(t, hide)
-		if err := s.Delete(ctx, "g", []offsetstore.TopicPartition{p0}); err != nil {
-			t.Fatal(err)
-		}
-		if got, _ := s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0}); len(got) != 0 {
-			t.Fatalf("deleted offset came back: %v", got)
-		}
-		if got, _ := legacy.Fetch(ctx, "g", []offsetstore.TopicPartition{p0}); len(got) != 0 {
-			t.Fatalf("legacy still has %v", got)
-		}
-		if err := s.DeleteGroup(ctx, "legacy-only"); err != nil {
-			t.Fatalf("DeleteGroup of a legacy-only group: %v", err)
-		}
-		if err := s.DeleteGroup(ctx, "legacy-only"); !errors.Is(err, offsetstore.ErrGroupNotFound) {
-			t.Fatalf("second DeleteGroup = %v, want ErrGroupNotFound", err)
-		}
-		groups, _ := s.ListGroups(ctx)
-		if len(groups) != 1 || groups[0] != "g" {
-			t.Fatalf("ListGroups = %v, want [g]", groups)
-		}
+		require.NoError(t, s.Delete(ctx, "g", []offsetstore.TopicPartition{p0}))
+		got, err := s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0})
+		require.NoError(t, err)
+		assert.Empty(t, got, "deleted offset came back")
+		got, err = legacy.Fetch(ctx, "g", []offsetstore.TopicPartition{p0})
+		require.NoError(t, err)
+		assert.Empty(t, got, "the legacy store still has it")
+		require.NoError(t, s.DeleteGroup(ctx, "legacy-only"), "DeleteGroup of a legacy-only group")
+		assert.ErrorIs(t, s.DeleteGroup(ctx, "legacy-only"), offsetstore.ErrGroupNotFound, "second DeleteGroup")
+		groups, err := s.ListGroups(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"g"}, groups)
 	})
 }
 
@@ -204,9 +172,9 @@ func TestConcurrentDeleteAndRead(t *testing.T) {
 			go func() { defer wg.Done(); _, _ = s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0}) }()
 			go func() { defer wg.Done(); _ = s.Delete(ctx, "g", []offsetstore.TopicPartition{p0}) }()
 			wg.Wait()
-			if got, _ := s.FetchAll(ctx, "g"); len(got) != 0 {
-				t.Fatalf("iteration %d: deleted offset resurrected: %v", i, got)
-			}
+			got, err := s.FetchAll(ctx, "g")
+			require.NoError(t, err)
+			require.Empty(t, got, "iteration %d: deleted offset resurrected", i)
 			s.Close()
 		}
 	})
@@ -231,9 +199,9 @@ func TestCopyNeverOverwritesCommit(t *testing.T) {
 				_ = s.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{p0: off(2)})
 			}()
 			wg.Wait()
-			if got, _ := s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0}); got[p0].Offset != 2 {
-				t.Fatalf("iteration %d: acknowledged commit lost, have %v", i, got)
-			}
+			got, err := s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0})
+			require.NoError(t, err)
+			require.Equal(t, int64(2), got[p0].Offset, "iteration %d: acknowledged commit lost", i)
 			s.Close()
 		}
 	})
@@ -246,17 +214,15 @@ func TestLegacyFailureIsAnError(t *testing.T) {
 	defer s.Close()
 	boom := errors.New("legacy down")
 	legacy.arm(boom)
-	if _, err := s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0}); !errors.Is(err, boom) {
-		t.Fatalf("Fetch = %v, want the legacy failure (never \"no offset\")", err)
-	}
-	if _, err := s.FetchAll(ctx, "g"); !errors.Is(err, boom) {
-		t.Fatalf("FetchAll = %v, want the legacy failure", err)
-	}
+	_, err := s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0})
+	assert.ErrorIs(t, err, boom, "Fetch must return the legacy failure, never \"no offset\"")
+	_, err = s.FetchAll(ctx, "g")
+	assert.ErrorIs(t, err, boom, "FetchAll must return the legacy failure")
 	// A primary hit needs no legacy read.
-	_ = s.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{p0: off(3)})
-	if got, err := s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0}); err != nil || got[p0].Offset != 3 {
-		t.Fatalf("Fetch of a primary hit = %v, %v", got, err)
-	}
+	require.NoError(t, s.Commit(ctx, "g", offsets{p0: off(3)}))
+	got, err := s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0})
+	require.NoError(t, err, "Fetch of a primary hit")
+	assert.Equal(t, offsets{p0: off(3)}, got)
 }
 
 func TestFailedCopyStillAnswers(t *testing.T) {
@@ -266,12 +232,9 @@ func TestFailedCopyStillAnswers(t *testing.T) {
 	s := migrate.New(&commitFails{Store: memstore.New(memstore.Options{})}, legacy, migrate.Options{})
 	defer s.Close()
 	got, err := s.Fetch(ctx, "g", []offsetstore.TopicPartition{p0})
-	if err != nil || got[p0].Offset != 7 {
-		t.Fatalf("Fetch with a failing copy = %v, %v; want the legacy value", got, err)
-	}
-	if err := s.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{p0: off(8)}); err == nil {
-		t.Fatal("a failed primary commit was reported as success")
-	}
+	require.NoError(t, err, "Fetch with a failing copy")
+	assert.Equal(t, offsets{p0: off(7)}, got, "the legacy value")
+	assert.Error(t, s.Commit(ctx, "g", offsets{p0: off(8)}), "a failed primary commit was reported as success")
 }
 
 type commitFails struct{ offsetstore.Store }
@@ -284,62 +247,89 @@ func TestExpireOffsetsCoversLegacy(t *testing.T) {
 	_, legacy, s := setup(t, false)
 	_ = s.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{p0: off(20)})
 	out, err := s.ExpireOffsets(ctx, "g", func(offsetstore.TopicPartition, offsetstore.Offset) bool { return true })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(out) != 2 || out[p0].Offset != 20 || out[p1].Offset != 11 {
-		t.Fatalf("expired %v, want p0=20 (primary) and p1=11 (legacy only)", out)
-	}
-	if all, _ := s.FetchAll(ctx, "g"); len(all) != 0 {
-		t.Fatalf("expired offsets still readable: %v", all)
-	}
-	if all, _ := legacy.FetchAll(ctx, "g"); len(all) != 0 {
-		t.Fatalf("legacy still holds %v: it would be copied back", all)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, offsets{p0: off(20), p1: off(11)}, out, "p0 from the primary, p1 legacy only")
+	all, err := s.FetchAll(ctx, "g")
+	require.NoError(t, err)
+	assert.Empty(t, all, "expired offsets still readable")
+	all, err = legacy.FetchAll(ctx, "g")
+	require.NoError(t, err)
+	assert.Empty(t, all, "the legacy store still holds them: they would be copied back")
 	_, _, s2 := setup(t, true)
-	if _, err := s2.ExpireOffsets(ctx, "g", func(offsetstore.TopicPartition, offsetstore.Offset) bool { return true }); !errors.Is(err, errors.ErrUnsupported) {
-		t.Fatalf("ExpireOffsets without a primary Expirer = %v, want ErrUnsupported", err)
-	}
+	_, err = s2.ExpireOffsets(ctx, "g", func(offsetstore.TopicPartition, offsetstore.Offset) bool { return true })
+	assert.ErrorIs(t, err, errors.ErrUnsupported, "ExpireOffsets without a primary Expirer")
 }
 
 func TestClose(t *testing.T) {
 	primary, legacy := memstore.New(memstore.Options{}), memstore.New(memstore.Options{})
 	s := migrate.New(primary, legacy, migrate.Options{})
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.FetchAll(ctx, "g"); !errors.Is(err, offsetstore.ErrClosed) {
-		t.Fatalf("after Close: %v", err)
-	}
-	if _, err := primary.FetchAll(ctx, "g"); !errors.Is(err, offsetstore.ErrClosed) {
-		t.Fatal("Close did not close the primary")
-	}
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "a second Close")
+	_, err := s.FetchAll(ctx, "g")
+	assert.ErrorIs(t, err, offsetstore.ErrClosed, "after Close")
+	_, err = primary.FetchAll(ctx, "g")
+	assert.ErrorIs(t, err, offsetstore.ErrClosed, "Close did not close the primary")
 }
 
 // TestConformance runs the storetest suite on migration stores, with and without a primary
-// Inserter.
+// Inserter and Fencer.
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		hide bool
+		name    string
+		primary func(*memstore.Store) offsetstore.Store
 	}{
-		{"primary-inserter", false},
-		{"primary-plain", true},
+		{"primary-inserter", func(m *memstore.Store) offsetstore.Store { return m }},
+		{"primary-plain", func(m *memstore.Store) offsetstore.Store { return plain{m} }},
+		{"primary-fencer-only", func(m *memstore.Store) offsetstore.Store { return fencerOnly{m, m} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := storetest.TestStore(t.Context(), func(context.Context) (offsetstore.Store, error) {
-				var p offsetstore.Store = memstore.New(memstore.Options{})
-				if tc.hide {
-					p = plain{p}
-				}
+				p := tc.primary(memstore.New(memstore.Options{}))
 				return migrate.New(p, memstore.New(memstore.Options{}), migrate.Options{}), nil
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 		})
 	}
+}
+
+// TestCopyGroup copies a group eagerly: every legacy offset the primary lacks lands in the
+// primary, what the primary has is kept, other groups are untouched, and a legacy failure
+// or a closed store is an error.
+func TestCopyGroup(t *testing.T) {
+	forBoth(t, func(t *testing.T, hide bool) {
+		primary, legacy, s := setup(t, hide)
+		require.NoError(t, s.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{p1: off(99)}))
+
+		require.NoError(t, s.CopyGroup(ctx, "g"))
+		inPrimary, err := primary.FetchAll(ctx, "g")
+		require.NoError(t, err)
+		assert.Equal(t, map[offsetstore.TopicPartition]offsetstore.Offset{p0: off(10), p1: off(99)}, inPrimary,
+			"p0 copied from legacy, p1 kept from the primary")
+		other, err := primary.FetchAll(ctx, "legacy-only")
+		require.NoError(t, err)
+		assert.Empty(t, other, "CopyGroup(g) copied another group")
+		stillLegacy, err := legacy.FetchAll(ctx, "g")
+		require.NoError(t, err)
+		assert.Len(t, stillLegacy, 2, "CopyGroup must leave the legacy store as it was")
+
+		require.NoError(t, s.CopyGroup(ctx, "never-committed"), "copying an empty group")
+		groups, err := primary.ListGroups(ctx)
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []string{"g"}, groups, "an empty copy created a group in the primary")
+	})
+
+	t.Run("legacy-failure", func(t *testing.T) {
+		legacy := &failing{Store: memstore.New(memstore.Options{})}
+		s := migrate.New(memstore.New(memstore.Options{}), legacy, migrate.Options{})
+		defer s.Close()
+		boom := errors.New("legacy down")
+		legacy.arm(boom)
+		assert.ErrorIs(t, s.CopyGroup(ctx, "g"), boom)
+	})
+
+	t.Run("closed", func(t *testing.T) {
+		_, _, s := setup(t, false)
+		require.NoError(t, s.Close())
+		assert.ErrorIs(t, s.CopyGroup(ctx, "g"), offsetstore.ErrClosed)
+	})
 }

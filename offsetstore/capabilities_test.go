@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // fetchOnly answers Fetch from a map; every other Store method is absent (nil embedded).
@@ -77,9 +79,7 @@ func TestFetchInto(t *testing.T) {
 				found[i] = true
 			}
 			err := offsetstore.FetchInto(ctx, c.store, "g", req, dst, found)
-			if !errors.Is(err, c.wantErr) || (c.wantErr == nil) != (err == nil) {
-				t.Fatalf("err = %v, want %v", err, c.wantErr)
-			}
+			require.ErrorIs(t, err, c.wantErr) // a nil wantErr wants a nil err
 			var fetches int
 			switch s := c.store.(type) {
 			case *fetchOnly:
@@ -87,16 +87,13 @@ func TestFetchInto(t *testing.T) {
 			case *intoer:
 				fetches = s.fetches
 			}
-			if fetches != c.fetches {
-				t.Errorf("Fetch called %d times, want %d", fetches, c.fetches)
-			}
+			assert.Equal(t, c.fetches, fetches, "Fetch calls")
 			if err != nil {
 				return
 			}
 			for i := range req {
-				if dst[i] != c.want[i] || found[i] != c.wantFound[i] {
-					t.Errorf("index %d: got %+v found %v, want %+v found %v", i, dst[i], found[i], c.want[i], c.wantFound[i])
-				}
+				assert.Equal(t, c.want[i], dst[i], "index %d", i)
+				assert.Equal(t, c.wantFound[i], found[i], "index %d found", i)
 			}
 		})
 	}
@@ -148,9 +145,7 @@ func TestCommitSlice(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := offsetstore.CommitSlice(ctx, c.store, "g", ps, c.offs)
-			if !errors.Is(err, c.wantErr) || (c.wantErr == nil) != (err == nil) {
-				t.Fatalf("err = %v, want %v", err, c.wantErr)
-			}
+			require.ErrorIs(t, err, c.wantErr) // a nil wantErr wants a nil err
 			var got map[offsetstore.TopicPartition]offsetstore.Offset
 			calls := 0
 			switch s := c.store.(type) {
@@ -159,17 +154,8 @@ func TestCommitSlice(t *testing.T) {
 			case *slicer:
 				got, calls = s.got, s.calls
 			}
-			if calls != c.wantCalls {
-				t.Errorf("CommitSlice called %d times, want %d", calls, c.wantCalls)
-			}
-			if len(got) != len(c.wantMap) || (c.wantMap == nil) != (got == nil) {
-				t.Fatalf("Commit got %v, want %v", got, c.wantMap)
-			}
-			for k, v := range c.wantMap {
-				if got[k] != v {
-					t.Errorf("Commit got %v for %v, want %v", got[k], k, v)
-				}
-			}
+			assert.Equal(t, c.wantCalls, calls, "CommitSlice calls")
+			assert.Equal(t, c.wantMap, got, "what Commit got")
 		})
 	}
 }

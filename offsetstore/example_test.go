@@ -13,7 +13,7 @@ func ExampleError() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// offsetstore: DeleteGroup group "billing": offsetstore: group not found
+	// offsetstore: DeleteGroup group "billing": group not found
 }
 
 func ExampleSortedPartitions() {

@@ -3,28 +3,23 @@ package offsetstore_test
 import (
 	"context"
 	"errors"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestErrorWrapsAndFormats(t *testing.T) {
 	err := error(&offsetstore.Error{Op: "Commit", Group: "a/b", Err: offsetstore.ErrClosed})
-	if !errors.Is(err, offsetstore.ErrClosed) {
-		t.Fatal("errors.Is does not see through *Error")
-	}
+	require.ErrorIs(t, err, offsetstore.ErrClosed, "errors.Is must see through *Error")
 	var e *offsetstore.Error
-	if !errors.As(err, &e) || e.Op != "Commit" || e.Group != "a/b" {
-		t.Fatalf("errors.As = %+v", e)
-	}
-	if got, want := err.Error(), `offsetstore: Commit group "a/b": offsetstore: store is closed`; got != want {
-		t.Fatalf("Error() = %q, want %q", got, want)
-	}
-	if got := (&offsetstore.Error{Op: "Fetch"}).Error(); got != `offsetstore: Fetch group "": <nil>` {
-		t.Fatalf("nil Err formats as %q", got)
-	}
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "Commit", e.Op)
+	assert.Equal(t, "a/b", e.Group)
+	assert.EqualError(t, err, `offsetstore: Commit group "a/b": store is closed`)
+	assert.EqualError(t, &offsetstore.Error{Op: "Fetch"}, `offsetstore: Fetch group "": <nil>`, "a nil Err")
 }
 
 func TestValidate(t *testing.T) {
@@ -40,16 +35,13 @@ func TestValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := offsetstore.ValidatePartitions(tt.tps)
-			if got := errors.Is(err, offsetstore.ErrInvalid); got != tt.bad {
-				t.Fatalf("ValidatePartitions = %v, want invalid %v", err, tt.bad)
-			}
+			assert.Equal(t, tt.bad, errors.Is(err, offsetstore.ErrInvalid), "ValidatePartitions = %v", err)
 			m := map[offsetstore.TopicPartition]offsetstore.Offset{}
 			for _, tp := range tt.tps {
 				m[tp] = offsetstore.Offset{}
 			}
-			if got := errors.Is(offsetstore.ValidateOffsets(m), offsetstore.ErrInvalid); got != tt.bad {
-				t.Fatalf("ValidateOffsets invalid = %v, want %v", got, tt.bad)
-			}
+			err = offsetstore.ValidateOffsets(m)
+			assert.Equal(t, tt.bad, errors.Is(err, offsetstore.ErrInvalid), "ValidateOffsets = %v", err)
 		})
 	}
 }
@@ -58,27 +50,18 @@ func TestNormalize(t *testing.T) {
 	loc := time.FixedZone("x", 3600)
 	in := offsetstore.Offset{Offset: 1, CommitTime: time.Date(2026, 1, 2, 3, 4, 5, 678901234, loc)}
 	got := offsetstore.Normalize(in)
-	if want := time.UnixMilli(in.CommitTime.UnixMilli()); !got.CommitTime.Equal(want) || got.CommitTime.Nanosecond() != 678000000 {
-		t.Fatalf("CommitTime = %v, want %v", got.CommitTime, want)
-	}
-	if got.CommitTime.Location() != time.UTC {
-		t.Fatalf("location = %v, want UTC", got.CommitTime.Location())
-	}
-	if !got.ExpireTime.IsZero() {
-		t.Fatal("a zero ExpireTime must stay zero")
-	}
+	assert.True(t, got.CommitTime.Equal(time.UnixMilli(in.CommitTime.UnixMilli())), "CommitTime = %v", got.CommitTime)
+	assert.Equal(t, 678000000, got.CommitTime.Nanosecond(), "truncated to the millisecond")
+	assert.Equal(t, time.UTC, got.CommitTime.Location())
+	assert.True(t, got.ExpireTime.IsZero(), "a zero ExpireTime must stay zero")
 }
 
 func TestSortedPartitions(t *testing.T) {
 	m := map[offsetstore.TopicPartition]int{{"b", 0}: 0, {"a", 2}: 0, {"a", 10}: 0, {"", 1}: 0}
 	got := offsetstore.SortedPartitions(m)
 	want := []offsetstore.TopicPartition{{"", 1}, {"a", 2}, {"a", 10}, {"b", 0}}
-	if !slices.Equal(got, want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-	if s := (offsetstore.TopicPartition{Topic: "t", Partition: 3}).String(); s != "t/3" {
-		t.Fatalf("String() = %q", s)
-	}
+	assert.Equal(t, want, got)
+	assert.Equal(t, "t/3", offsetstore.TopicPartition{Topic: "t", Partition: 3}.String())
 }
 
 // mapStore is the smallest Store, enough to exercise the single-partition helpers.
@@ -112,17 +95,16 @@ func TestOneHelpers(t *testing.T) {
 	ctx := context.Background()
 	s := &mapStore{m: map[offsetstore.TopicPartition]offsetstore.Offset{}}
 	tp := offsetstore.TopicPartition{Topic: "t", Partition: 1}
-	if _, ok, err := offsetstore.FetchOne(ctx, s, "g", tp); ok || err != nil {
-		t.Fatalf("FetchOne of nothing = %v, %v", ok, err)
-	}
-	if err := offsetstore.CommitOne(ctx, s, "g", tp, offsetstore.Offset{Offset: 9}); err != nil {
-		t.Fatal(err)
-	}
-	if o, ok, err := offsetstore.FetchOne(ctx, s, "g", tp); !ok || err != nil || o.Offset != 9 {
-		t.Fatalf("FetchOne = %v, %v, %v", o, ok, err)
-	}
+	_, ok, err := offsetstore.FetchOne(ctx, s, "g", tp)
+	require.NoError(t, err)
+	assert.False(t, ok, "FetchOne of nothing")
+	require.NoError(t, offsetstore.CommitOne(ctx, s, "g", tp, offsetstore.Offset{Offset: 9}))
+	o, ok, err := offsetstore.FetchOne(ctx, s, "g", tp)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, int64(9), o.Offset)
 	s.err = errors.New("down")
-	if _, ok, err := offsetstore.FetchOne(ctx, s, "g", tp); ok || err == nil {
-		t.Fatal("FetchOne turned a store failure into an answer")
-	}
+	_, ok, err = offsetstore.FetchOne(ctx, s, "g", tp)
+	assert.Error(t, err, "FetchOne turned a store failure into an answer")
+	assert.False(t, ok)
 }

@@ -1,6 +1,6 @@
 package protocol
 
-// OffsetCommit: v0-v10 (kafka-offsets.md sections 1.3 and 3)
+// OffsetCommit: v0-v10 (OffsetCommitRequest.json; docs/kafka-semantics.md, sections 1 and 3)
 //
 // * v1: Generation, MemberID; per-partition commit Timestamp (v1 only)
 // * v2: RetentionTimeMillis (v2-v4); Timestamp removed
@@ -15,9 +15,9 @@ package protocol
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,7 +26,8 @@ import (
 )
 
 // OffsetCommit answers an OffsetCommit request (v0-v9, and v10 with Options.TopicIDs) the way
-// Kafka does (kafka-offsets.md section 3.1), checking in this order:
+// Kafka does (KafkaApis.handleOffsetCommitRequest, then the group coordinator's
+// OffsetMetadataManager.commitOffset), checking in this order:
 //
 //  1. group READ ACL: on refusal every partition gets GROUP_AUTHORIZATION_FAILED;
 //  2. v10: topic ids that do not resolve get UNKNOWN_TOPIC_ID;
@@ -51,60 +52,106 @@ func (h *Handler) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 	start := time.Now()
 	var c call
 	resp, err := h.offsetCommit(ctx, req, &c, nil)
-	h.observe(ctx, keyOffsetCommit, versionOf(req), start, resp, &c, err)
+	h.observe(ctx, kmsg.OffsetCommit.Int16(), versionOf(req), start, resp, &c, err)
 	return resp, err
 }
 
-// offsetCommit is OffsetCommit building its response in m (a fresh one when m is nil).
+// offsetCommit is OffsetCommit building its response in m (a fresh one when m is nil): the
+// Kafka checks in order, then the store batch, then the write.
 func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest, c *call, m *commitMem) (*kmsg.OffsetCommitResponse, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: nil OffsetCommit request", ErrMalformed)
+		return nil, errNilRequest
 	}
 	if h.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, h.timeout)
 		defer cancel()
 	}
-	v := req.Version
-	if !h.serves(keyOffsetCommit, v) {
-		return nil, unsupported(keyOffsetCommit, v)
+	if !h.serves(kmsg.OffsetCommit, req.Version) {
+		return nil, unsupported(kmsg.OffsetCommit, req.Version)
 	}
-
 	if m == nil {
 		m = new(commitMem)
 	}
+	resp := commitResponse(req, m)
+
+	// 1-4. The request layer's checks; a commit with nothing forwarded touches no group.
+	forwarded := h.commitRequestChecks(ctx, req, resp)
+	if forwarded == 0 {
+		return resp, nil
+	}
+
+	// 5. The group.
+	greq := commitGroupRequest(req, h.groups != nil)
+	res, code := h.commitGroupCode(ctx, greq, c)
+	if code != 0 {
+		setCommitCodes0(resp, code)
+		return resp, nil
+	}
+
+	// 6. Per-partition metadata size; the rest form one batch.
+	batch := h.commitBatchOf(req, resp, forwarded)
+	defer h.putCommitBatch(batch)
+	if len(batch.tps) == 0 {
+		release(res)
+		return resp, nil
+	}
+
+	// 7. One write for the whole batch, under the group's fence when the coordinator gave one.
+	code, err := h.guarded(res, fencedWrite{
+		write: func(fenced bool, fence int64) error { return h.commitBatch(ctx, req.Group, batch, fenced, fence) },
+		again: func() (GroupResult, int16) { return h.commitGroupCode(ctx, greq, c) },
+	})
+	switch {
+	case err != nil:
+		setCommitCodes0(resp, h.storeErrorCode(ctx, c, kmsg.OffsetCommit, req.Group, err))
+	case code != 0:
+		// Asked again after the group changed under the write, the coordinator refused the
+		// request: every forwarded partition gets its code, as if the request had arrived
+		// after the change (group checks come before the metadata size check).
+		setForwardedCommitCodes(resp, code)
+	}
+	return resp, nil
+}
+
+// commitResponse shapes the response in m: every requested partition, in request order, code
+// NONE, with the topics and partitions of the whole response carved from one buffer each.
+func commitResponse(req *kmsg.OffsetCommitRequest, m *commitMem) *kmsg.OffsetCommitResponse {
 	resp := &m.resp
 	resp.Default()
-	resp.Version = v
-	m.topics.reset(len(req.Topics))
-	resp.Topics = m.topics.take(len(req.Topics))
+	resp.Version = req.Version
+	m.topics.Reset(len(req.Topics))
+	resp.Topics = m.topics.Take(len(req.Topics))
 	total := 0
 	for i := range req.Topics {
 		total += len(req.Topics[i].Partitions)
 	}
-	m.parts.reset(total)
-	parts := m.parts.take(total)
+	m.parts.Reset(total)
 	for i := range req.Topics {
 		t := &req.Topics[i]
 		rt := &resp.Topics[i]
 		rt.Topic, rt.TopicID = t.Topic, t.TopicID
-		rt.Partitions, parts = parts[:len(t.Partitions):len(t.Partitions)], parts[len(t.Partitions):]
+		rt.Partitions = m.parts.Take(len(t.Partitions))
 		for j := range t.Partitions {
 			rt.Partitions[j].Partition = t.Partitions[j].Partition
 		}
 	}
+	return resp
+}
 
-	// 1. Group ACL.
-	if !h.authorized(ctx, keyOffsetCommit, OperationRead, ResourceGroup, req.Group) {
+// commitRequestChecks makes the request layer's checks, Kafka's KafkaApis order: the group
+// READ ACL (on refusal every partition gets GROUP_AUTHORIZATION_FAILED), then per topic its
+// id (v10), READ ACL and existence, and each partition's. It returns how many partitions
+// passed, those whose code is still 0.
+func (h *Handler) commitRequestChecks(ctx context.Context, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse) int {
+	if !h.authorized(ctx, kmsg.OffsetCommit, OperationRead, ResourceGroup, req.Group) {
 		setCommitCodes(resp, kerr.GroupAuthorizationFailed.Code)
-		return resp, nil
+		return 0
 	}
-
-	// 2-3. Request-layer topic checks. A partition whose code stays 0 is forwarded.
 	forwarded := 0
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		if v >= 10 {
+		if req.Version >= 10 {
 			ref, ok := h.ids.ResolveTopic(ctx, TopicRef{ID: rt.TopicID})
 			if !ok {
 				setTopicCodes(rt, kerr.UnknownTopicID.Code)
@@ -112,7 +159,7 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 			}
 			rt.Topic = ref.Name
 		}
-		if !h.authorized(ctx, keyOffsetCommit, OperationRead, ResourceTopic, rt.Topic) {
+		if !h.authorized(ctx, kmsg.OffsetCommit, OperationRead, ResourceTopic, rt.Topic) {
 			setTopicCodes(rt, kerr.TopicAuthorizationFailed.Code)
 			continue
 		}
@@ -129,18 +176,18 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 			}
 		}
 	}
+	return forwarded
+}
 
-	// 4. Nothing forwarded: respond without touching the group.
-	if forwarded == 0 {
-		return resp, nil
-	}
-
-	// 5. Group validation.
+// commitGroupRequest is what the GroupValidator is asked about req; member fields only when
+// there is a validator to look at them.
+func commitGroupRequest(req *kmsg.OffsetCommitRequest, members bool) GroupRequest {
+	v := req.Version
 	greq := GroupRequest{Op: OpOffsetCommit, Version: v, Group: req.Group, Generation: -1}
 	if v >= 1 {
 		greq.Generation = req.Generation
 	}
-	if h.groups != nil { // only a validator looks at the member fields
+	if members {
 		memberID := ""
 		if v >= 1 {
 			memberID = req.MemberID
@@ -150,12 +197,14 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 			greq.InstanceID = req.InstanceID
 		}
 	}
-	if code := h.commitGroupCode(ctx, greq, c); code != 0 {
-		setCommitCodes0(resp, code)
-		return resp, nil
-	}
+	return greq
+}
 
-	// 6. Per-partition metadata size; the rest form one batch.
+// commitBatchOf checks each forwarded partition's metadata size (OFFSET_METADATA_TOO_LARGE)
+// and returns the rest as the batch to store: null metadata as "", the commit time from the
+// clock (or a v1 Timestamp), a v2-v4 retention as the expire time, the leader epoch from v6.
+func (h *Handler) commitBatchOf(req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, forwarded int) *commitBatch {
+	v := req.Version
 	now := h.now()
 	var expire time.Time
 	if v >= 2 && v <= 4 && req.RetentionTimeMillis != -1 {
@@ -164,13 +213,12 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 	batch := h.getCommitBatch(forwarded)
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		t := &req.Topics[i]
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			if rp.ErrorCode != 0 {
 				continue
 			}
-			p := &t.Partitions[j]
+			p := &req.Topics[i].Partitions[j]
 			md := ""
 			if p.Metadata != nil {
 				md = *p.Metadata
@@ -190,51 +238,27 @@ func (h *Handler) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitReques
 			batch.offs = append(batch.offs, o)
 		}
 	}
+	return batch
+}
 
-	// 7. One write for the whole batch.
-	if len(batch.tps) > 0 {
-		if err := h.commitBatch(ctx, req.Group, batch); err != nil {
-			setCommitCodes0(resp, h.storeErrorCode(ctx, c, keyOffsetCommit, req.Group, err))
+// setForwardedCommitCodes sets code on every partition of resp that the request layer
+// forwarded to the group: those with no error yet or with OFFSET_METADATA_TOO_LARGE, which
+// only the step after the group checks gives.
+func setForwardedCommitCodes(resp *kmsg.OffsetCommitResponse, code int16) {
+	for i := range resp.Topics {
+		ps := resp.Topics[i].Partitions
+		for j := range ps {
+			if ps[j].ErrorCode == 0 || ps[j].ErrorCode == kerr.OffsetMetadataTooLarge.Code {
+				ps[j].ErrorCode = code
+			}
 		}
 	}
-	h.putCommitBatch(batch)
-	return resp, nil
 }
 
-// commitBatch is the partitions and offsets of one commit, in request order (a partition named
-// twice: the later wins, as in the map Store.Commit is given).
-type commitBatch struct {
-	tps  []offsetstore.TopicPartition
-	offs []offsetstore.Offset
-	m    map[offsetstore.TopicPartition]offsetstore.Offset // for stores without CommitSlice
-}
-
-func (h *Handler) getCommitBatch(n int) *commitBatch {
-	b, _ := h.batches.Get().(*commitBatch)
-	if b == nil {
-		b = &commitBatch{}
-	}
-	if cap(b.tps) < n {
-		b.tps, b.offs = make([]offsetstore.TopicPartition, 0, n), make([]offsetstore.Offset, 0, n)
-	}
-	return b
-}
-
-// putCommitBatch recycles b unless it is large. It does not clear b.tps and b.offs (a measured
-// cost on every commit): the next request overwrites them, and the pool drops what it holds
-// within two garbage collections, so the strings they refer to are kept a bounded while.
-func (h *Handler) putCommitBatch(b *commitBatch) {
-	if cap(b.tps) > maxPooledBatch {
-		return
-	}
-	clear(b.m)
-	b.tps, b.offs = b.tps[:0], b.offs[:0]
-	h.batches.Put(b)
-}
-
-// commitBatch stores b in one write: CommitSlice when the store has it, else Commit of a map.
-func (h *Handler) commitBatch(ctx context.Context, group string, b *commitBatch) error {
-	if h.slicer != nil {
+// commitBatch stores b in one write: CommitFenced when fenced, else CommitSlice when the store
+// has it, else Commit of a map.
+func (h *Handler) commitBatch(ctx context.Context, group string, b *commitBatch, fenced bool, fence int64) error {
+	if h.slicer != nil && !fenced {
 		err := h.slicer.CommitSlice(ctx, group, b.tps, b.offs)
 		if !errors.Is(err, errors.ErrUnsupported) {
 			return err
@@ -243,27 +267,82 @@ func (h *Handler) commitBatch(ctx context.Context, group string, b *commitBatch)
 	if b.m == nil {
 		b.m = make(map[offsetstore.TopicPartition]offsetstore.Offset, len(b.tps))
 	}
+	clear(b.m)
 	for i, tp := range b.tps {
 		b.m[tp] = b.offs[i]
+	}
+	if fenced {
+		return h.fencer.CommitFenced(ctx, group, fence, b.m)
 	}
 	return h.store.Commit(ctx, group, b.m)
 }
 
 // metadataTooLarge reports whether md is longer than the limit in UTF-16 code units, as Java's
-// String.length counts. Every UTF-8 sequence is at least as many bytes as it is UTF-16 units
-// (an invalid byte decodes as one U+FFFD), so a string within the limit in bytes is within it.
+// String.length counts the string Kafka decodes from the request's bytes. Every UTF-8 sequence
+// is at least as many bytes as it is UTF-16 units, so a string within the limit in bytes is
+// within it.
 func (h *Handler) metadataTooLarge(md string) bool {
 	if h.maxMeta < 0 || len(md) <= h.maxMeta {
 		return false
 	}
+	return javaLength(md) > h.maxMeta
+}
+
+// javaLength is the length in UTF-16 code units of the string Java decodes from the UTF-8
+// bytes of s: two units for a supplementary character, one for any other, and one U+FFFD for
+// each maximal subpart of an ill-formed sequence (the Unicode standard's recommended
+// replacement, which Java's decoder follows), so a truncated three-byte sequence counts once.
+func javaLength(s string) int {
 	units := 0
-	for _, r := range md {
-		units++
-		if r > 0xFFFF {
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r != utf8.RuneError || size > 1 {
 			units++
+			if r > 0xFFFF {
+				units++
+			}
+			i += size
+			continue
+		}
+		units++ // one replacement character for the maximal subpart at i
+		i += maximalSubpart(s[i:])
+	}
+	return units
+}
+
+// maximalSubpart is the length of the longest prefix of s (which does not start with a
+// well-formed UTF-8 sequence) that is a prefix of some well-formed sequence, at least 1.
+func maximalSubpart(s string) int {
+	lo, hi, n := byte(0x80), byte(0xBF), 0 // range of the second byte, continuation bytes
+	switch b := s[0]; {
+	case b >= 0xC2 && b <= 0xDF:
+		n = 2
+	case b == 0xE0:
+		lo, n = 0xA0, 3
+	case b == 0xED:
+		hi, n = 0x9F, 3
+	case b >= 0xE1 && b <= 0xEF:
+		n = 3
+	case b == 0xF0:
+		lo, n = 0x90, 4
+	case b == 0xF4:
+		hi, n = 0x8F, 4
+	case b >= 0xF1 && b <= 0xF3:
+		n = 4
+	default:
+		return 1
+	}
+	i := 1
+	for ; i < n && i < len(s); i++ {
+		c := s[i]
+		if i > 1 {
+			lo, hi = 0x80, 0xBF
+		}
+		if c < lo || c > hi {
+			break
 		}
 	}
-	return units > h.maxMeta
+	return i
 }
 
 // addMillis adds b to a, saturating instead of overflowing.
@@ -300,5 +379,35 @@ func setCommitCodes0(resp *kmsg.OffsetCommitResponse, code int16) {
 func setTopicCodes(rt *kmsg.OffsetCommitResponseTopic, code int16) {
 	for j := range rt.Partitions {
 		rt.Partitions[j].ErrorCode = code
+	}
+}
+
+// handleOffsetCommit is the dispatch table's typed handler for OffsetCommit.
+func handleOffsetCommit(h *Handler, ctx context.Context, req kmsg.Request, c *call) (kmsg.Response, error) {
+	return nilIfErr(h.offsetCommit(ctx, req.(*kmsg.OffsetCommitRequest), c, nil))
+}
+
+// bodyOffsetCommit is the dispatch table's body handler for OffsetCommit: the response is built
+// in recycled memory.
+func bodyOffsetCommit(h *Handler, ctx context.Context, version int16, body []byte, c *call) (kmsg.Response, bodyMem, error) {
+	req := kmsg.OffsetCommitRequest{Version: version}
+	if err := req.ReadFrom(body); err != nil {
+		return nil, bodyMem{}, malformed(kmsg.OffsetCommit, version, err)
+	}
+	m := bodyMem{commit: h.getCommitMem()}
+	resp, err := nilIfErr(h.offsetCommit(ctx, &req, c, m.commit))
+	return resp, m, err
+}
+
+// countOffsetCommit counts the error codes of an OffsetCommit response.
+func countOffsetCommit(resp kmsg.Response, ec *errorCounter) {
+	r, _ := resp.(*kmsg.OffsetCommitResponse)
+	if r == nil {
+		return
+	}
+	for i := range r.Topics {
+		for j := range r.Topics[i].Partitions {
+			ec.add(r.Topics[i].Partitions[j].ErrorCode)
+		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -39,11 +41,10 @@ func TestStoreErrorCode(t *testing.T) {
 		{(*kerr.Error)(nil), coordNA, notCoord},
 	} {
 		name := fmt.Sprintf("%v", c.err)
-		eq(t, c.write, protocol.StoreErrorCode(c.err), "StoreErrorCode(%s)", name)
-		eq(t, c.fetch, protocol.FetchErrorCode(c.err), "FetchErrorCode(%s)", name)
-		if !kerr.IsRetriable(kerr.ErrorForCode(protocol.StoreErrorCode(c.err))) || !kerr.IsRetriable(kerr.ErrorForCode(protocol.FetchErrorCode(c.err))) {
-			t.Errorf("%s: not retriable", name)
-		}
+		assert.Equal(t, c.write, protocol.StoreErrorCode(c.err), "StoreErrorCode(%s)", name)
+		assert.Equal(t, c.fetch, protocol.FetchErrorCode(c.err), "FetchErrorCode(%s)", name)
+		assert.True(t, kerr.IsRetriable(kerr.ErrorForCode(protocol.StoreErrorCode(c.err))), "%s: StoreErrorCode not retriable", name)
+		assert.True(t, kerr.IsRetriable(kerr.ErrorForCode(protocol.FetchErrorCode(c.err))), "%s: FetchErrorCode not retriable", name)
 	}
 }
 
@@ -55,45 +56,45 @@ func TestStoreFailures(t *testing.T) {
 	t.Run("commit", func(t *testing.T) {
 		fs := &faultStore{Store: newStore(t), commitErr: boom}
 		h := protocol.New(fs, protocol.Options{Topics: topicsOf(map[string]int32{"t": 2})})
-		resp := must(h.OffsetCommit(ctx, commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, nil}, {1, 1, -1, strp(string(make([]byte, 5000)))}, {5, 1, -1, nil}}))).of(t)
-		eq(t, codes("t/0", coordNA, "t/1", mdTooLarge, "t/5", unknownTP), commitCodes(resp))
-		eq(t, 1, fs.commits, "one write")
+		resp := commitOK(ctx, t, h, commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, nil}, {1, 1, -1, strp(string(make([]byte, 5000)))}, {5, 1, -1, nil}}))
+		assert.Equal(t, codes("t/0", coordNA, "t/1", mdTooLarge, "t/5", unknownTP), commitCodes(resp))
+		assert.Equal(t, 1, fs.commits, "one write")
 	})
 	t.Run("commit with a deadline", func(t *testing.T) {
 		fs := &faultStore{Store: newStore(t), commitErr: context.DeadlineExceeded}
 		h := protocol.New(fs, protocol.Options{})
-		eq(t, codes("t/0", coordNA), commitCodes(must(h.OffsetCommit(ctx, commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, nil}}))).of(t)))
+		assert.Equal(t, codes("t/0", coordNA), commitCodes(commitOK(ctx, t, h, commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, nil}}))))
 	})
 	t.Run("commit existence check without validator", func(t *testing.T) {
 		fs := &faultStore{Store: newStore(t), fetchAllErr: boom}
 		h := protocol.New(fs, protocol.Options{})
-		eq(t, codes("t/0", coordNA), commitCodes(must(h.OffsetCommit(ctx, commitReq(9, "g", 3, "m", "t", []part{{0, 1, -1, nil}}))).of(t)))
-		eq(t, 0, fs.commits)
+		assert.Equal(t, codes("t/0", coordNA), commitCodes(commitOK(ctx, t, h, commitReq(9, "g", 3, "m", "t", []part{{0, 1, -1, nil}}))))
+		assert.Equal(t, 0, fs.commits)
 	})
 	t.Run("fetch", func(t *testing.T) {
 		fs := &faultStore{Store: newStore(t), fetchErr: boom, fetchAllErr: boom}
 		h := protocol.New(fs, protocol.Options{})
 		for v := int16(0); v <= 9; v++ {
-			got := fetchResults(must(h.OffsetFetch(ctx, fetchReq(v, "g", "t", []int32{0, 1}))).of(t))[0]
+			got := fetchResults(fetchOK(ctx, t, h, fetchReq(v, "g", "t", []int32{0, 1})))[0]
 			if v >= 2 {
-				eq(t, fetchGroupResult{Code: notCoord, Partitions: map[string]fetched{}}, got, "v%d", v)
-				all := fetchResults(must(h.OffsetFetch(ctx, fetchReq(v, "g"))).of(t))[0]
-				eq(t, fetchGroupResult{Code: notCoord, Partitions: map[string]fetched{}}, all, "v%d fetch all", v)
+				assert.Equal(t, fetchGroupResult{Code: notCoord, Partitions: map[string]fetched{}}, got, "v%d", v)
+				all := fetchResults(fetchOK(ctx, t, h, fetchReq(v, "g")))[0]
+				assert.Equal(t, fetchGroupResult{Code: notCoord, Partitions: map[string]fetched{}}, all, "v%d fetch all", v)
 				continue
 			}
 			f := fetched{Offset: -1, Epoch: -1, Code: notCoord}
-			eq(t, fetchGroupResult{Partitions: map[string]fetched{"t/0": f, "t/1": f}, Count: 2}, got, "v%d", v)
+			assert.Equal(t, fetchGroupResult{Partitions: map[string]fetched{"t/0": f, "t/1": f}, Count: 2}, got, "v%d", v)
 		}
 	})
 	t.Run("delete", func(t *testing.T) {
 		fs := &faultStore{Store: newStore(t), delErr: boom}
-		mustOK(t, offsetstore.CommitOne(ctx, fs, "g", offsetstore.TopicPartition{Topic: "t"}, offsetstore.Offset{Offset: 1}))
+		require.NoError(t, offsetstore.CommitOne(ctx, fs, "g", offsetstore.TopicPartition{Topic: "t"}, offsetstore.Offset{Offset: 1}))
 		h := protocol.New(fs, protocol.Options{})
-		top, _ := deleteCodes(must(h.OffsetDelete(ctx, deleteReq("g", "t", []int32{0}))).of(t))
-		eq(t, coordNA, top)
+		top, _ := deleteCodes(deleteOK(ctx, t, h, deleteReq("g", "t", []int32{0})))
+		assert.Equal(t, coordNA, top)
 		fs.delErr, fs.fetchAllErr = nil, boom
-		top, _ = deleteCodes(must(h.OffsetDelete(ctx, deleteReq("g", "t", []int32{0}))).of(t))
-		eq(t, coordNA, top, "existence check failure")
+		top, _ = deleteCodes(deleteOK(ctx, t, h, deleteReq("g", "t", []int32{0})))
+		assert.Equal(t, coordNA, top, "existence check failure")
 	})
 	t.Run("Options.ErrorCode", func(t *testing.T) {
 		var keys []int16
@@ -105,9 +106,9 @@ func TestStoreFailures(t *testing.T) {
 			}
 			return 0 // falls back to the default
 		}})
-		eq(t, codes("t/0", kerr.InvalidCommitOffsetSize.Code), commitCodes(must(h.OffsetCommit(ctx, commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, nil}}))).of(t)))
-		eq(t, notCoord, fetchResults(must(h.OffsetFetch(ctx, fetchReq(9, "g", "t", []int32{0}))).of(t))[0].Code)
-		eq(t, []int16{8, 9}, keys)
+		assert.Equal(t, codes("t/0", kerr.InvalidCommitOffsetSize.Code), commitCodes(commitOK(ctx, t, h, commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, nil}}))))
+		assert.Equal(t, notCoord, fetchResults(fetchOK(ctx, t, h, fetchReq(9, "g", "t", []int32{0})))[0].Code)
+		assert.Equal(t, []int16{8, 9}, keys)
 	})
 }
 
@@ -116,17 +117,17 @@ func TestCommitDetails(t *testing.T) {
 	t.Run("duplicate partitions: each answered, the last wins", func(t *testing.T) {
 		st := newStore(t)
 		h := protocol.New(st, protocol.Options{})
-		resp := must(h.OffsetCommit(ctx, commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, nil}, {0, 2, -1, nil}}, "t", []part{{0, 3, -1, strp("last")}}))).of(t)
-		eq(t, codes("t/0", none, "t/0", none, "t/0", none), commitCodes(resp))
+		resp := commitOK(ctx, t, h, commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, nil}, {0, 2, -1, nil}}, "t", []part{{0, 3, -1, strp("last")}}))
+		assert.Equal(t, codes("t/0", none, "t/0", none, "t/0", none), commitCodes(resp))
 		o, _, err := offsetstore.FetchOne(ctx, st, "g", offsetstore.TopicPartition{Topic: "t"})
-		mustOK(t, err)
-		eq(t, int64(3), o.Offset)
-		eq(t, "last", o.Metadata)
+		require.NoError(t, err)
+		assert.Equal(t, int64(3), o.Offset)
+		assert.Equal(t, "last", o.Metadata)
 	})
 	t.Run("topic ACL and existence per topic, in that order", func(t *testing.T) {
 		h := protocol.New(newStore(t), protocol.Options{Authorizer: deny("READ:TOPIC:secret", "READ:TOPIC:ghost"), Topics: topicsOf(map[string]int32{"t": 1, "secret": 1})})
-		resp := must(h.OffsetCommit(ctx, commitReq(9, "g", -1, "", "secret", []part{{0, 1, -1, nil}}, "ghost", []part{{0, 1, -1, nil}}, "t", []part{{0, 1, -1, nil}}))).of(t)
-		eq(t, codes("secret/0", topicAuth, "ghost/0", topicAuth, "t/0", none), commitCodes(resp))
+		resp := commitOK(ctx, t, h, commitReq(9, "g", -1, "", "secret", []part{{0, 1, -1, nil}}, "ghost", []part{{0, 1, -1, nil}}, "t", []part{{0, 1, -1, nil}}))
+		assert.Equal(t, codes("secret/0", topicAuth, "ghost/0", topicAuth, "t/0", none), commitCodes(resp))
 	})
 	t.Run("the validator sees the request's member fields", func(t *testing.T) {
 		var seen []protocol.GroupRequest
@@ -136,13 +137,13 @@ func TestCommitDetails(t *testing.T) {
 		})})
 		req := commitReq(7, "g", 4, "m", "t", []part{{0, 1, -1, nil}})
 		req.InstanceID = strp("i")
-		must(h.OffsetCommit(ctx, req)).of(t)
+		commitOK(ctx, t, h, req)
 		req0 := commitReq(0, "g", 4, "m", "t", []part{{0, 1, -1, nil}}) // v0 has no generation or member on the wire
 		req0.InstanceID = strp("i")
-		must(h.OffsetCommit(ctx, req0)).of(t)
-		eqFatal(t, 2, len(seen))
-		eq(t, protocol.GroupRequest{Op: protocol.OpOffsetCommit, Version: 7, Group: "g", MemberID: strp("m"), InstanceID: strp("i"), Generation: 4}, seen[0])
-		eq(t, protocol.GroupRequest{Op: protocol.OpOffsetCommit, Version: 0, Group: "g", MemberID: strp(""), Generation: -1}, seen[1])
+		commitOK(ctx, t, h, req0)
+		require.Equal(t, 2, len(seen))
+		assert.Equal(t, protocol.GroupRequest{Op: protocol.OpOffsetCommit, Version: 7, Group: "g", MemberID: strp("m"), InstanceID: strp("i"), Generation: 4}, seen[0])
+		assert.Equal(t, protocol.GroupRequest{Op: protocol.OpOffsetCommit, Version: 0, Group: "g", MemberID: strp(""), Generation: -1}, seen[1])
 	})
 	t.Run("validator errors", func(t *testing.T) {
 		for _, c := range []struct {
@@ -159,33 +160,31 @@ func TestCommitDetails(t *testing.T) {
 			h := protocol.New(newStore(t), protocol.Options{Groups: protocol.GroupValidatorFunc(func(context.Context, protocol.GroupRequest) (protocol.GroupResult, error) {
 				return protocol.GroupResult{}, c.err
 			})})
-			eq(t, codes("t/0", c.want), commitCodes(must(h.OffsetCommit(ctx, commitReq(8, "g", 2, "m", "t", []part{{0, 1, -1, nil}}))).of(t)), c.name)
+			assert.Equal(t, codes("t/0", c.want), commitCodes(commitOK(ctx, t, h, commitReq(8, "g", 2, "m", "t", []part{{0, 1, -1, nil}}))), c.name)
 		}
 	})
 	t.Run("negative MaxMetadataBytes disables the check", func(t *testing.T) {
 		h := protocol.New(newStore(t), protocol.Options{MaxMetadataBytes: -1})
-		eq(t, codes("t/0", none), commitCodes(must(h.OffsetCommit(ctx, commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, strp(string(make([]byte, 10000)))}}))).of(t)))
+		assert.Equal(t, codes("t/0", none), commitCodes(commitOK(ctx, t, h, commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, strp(string(make([]byte, 10000)))}}))))
 		h = protocol.New(newStore(t), protocol.Options{MaxMetadataBytes: 2})
-		eq(t, codes("t/0", mdTooLarge, "t/1", none), commitCodes(must(h.OffsetCommit(ctx, commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, strp("abc")}, {1, 1, -1, strp("ab")}}))).of(t)))
+		assert.Equal(t, codes("t/0", mdTooLarge, "t/1", none), commitCodes(commitOK(ctx, t, h, commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, strp("abc")}, {1, 1, -1, strp("ab")}}))))
 	})
 	t.Run("retention overflow saturates", func(t *testing.T) {
 		st := newStore(t)
 		h := protocol.New(st, protocol.Options{Now: clock})
 		req := commitReq(3, "g", -1, "", "t", []part{{0, 1, -1, nil}})
 		req.RetentionTimeMillis = 1<<63 - 1
-		eq(t, codes("t/0", none), commitCodes(must(h.OffsetCommit(ctx, req)).of(t)))
+		assert.Equal(t, codes("t/0", none), commitCodes(commitOK(ctx, t, h, req)))
 		o, _, err := offsetstore.FetchOne(ctx, st, "g", offsetstore.TopicPartition{Topic: "t"})
-		mustOK(t, err)
-		if !o.ExpireTime.After(fixedNow) {
-			t.Fatalf("expire time %v not after now", o.ExpireTime)
-		}
+		require.NoError(t, err)
+		require.True(t, o.ExpireTime.After(fixedNow), "expire time %v not after now", o.ExpireTime)
 	})
 }
 
 func TestFetchDetails(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
-	mustOK(t, st.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{
+	require.NoError(t, st.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{
 		{Topic: "a", Partition: 1}:      {Offset: 11, LeaderEpoch: -1},
 		{Topic: "a", Partition: 0}:      {Offset: 10, LeaderEpoch: 2, Metadata: "m"},
 		{Topic: "secret", Partition: 0}: {Offset: 5, LeaderEpoch: -1},
@@ -193,24 +192,24 @@ func TestFetchDetails(t *testing.T) {
 	}))
 	h := protocol.New(st, protocol.Options{Authorizer: deny("DESCRIBE:TOPIC:secret"), TopicIDs: testIDs})
 	t.Run("fetch all leaves out topics the principal may not describe", func(t *testing.T) {
-		resp := must(h.OffsetFetch(ctx, fetchReq(9, "g"))).of(t)
-		eqFatal(t, 1, len(resp.Groups))
+		resp := fetchOK(ctx, t, h, fetchReq(9, "g"))
+		require.Equal(t, 1, len(resp.Groups))
 		var got []string
 		for _, tp := range resp.Groups[0].Topics {
 			for _, p := range tp.Partitions {
 				got = append(got, fmt.Sprintf("%s/%d=%d", tp.Topic, p.Partition, p.Offset))
 			}
 		}
-		eq(t, []string{"a/0=10", "a/1=11", "b/0=20"}, got, "sorted, filtered")
+		assert.Equal(t, []string{"a/0=10", "a/1=11", "b/0=20"}, got, "sorted, filtered")
 	})
 	t.Run("explicit denied topics get TOPIC_AUTHORIZATION_FAILED", func(t *testing.T) {
 		for _, v := range []int16{1, 5, 9} {
-			got := fetchResults(must(h.OffsetFetch(ctx, fetchReq(v, "g", "secret", []int32{0}, "a", []int32{0, 0}))).of(t))[0]
+			got := fetchResults(fetchOK(ctx, t, h, fetchReq(v, "g", "secret", []int32{0}, "a", []int32{0, 0})))[0]
 			epoch := int32(-1)
 			if v >= 5 {
 				epoch = 2
 			}
-			eq(t, fetchGroupResult{Partitions: map[string]fetched{
+			assert.Equal(t, fetchGroupResult{Partitions: map[string]fetched{
 				"secret/0": {Offset: -1, Epoch: -1, Code: topicAuth},
 				"a/0":      {Offset: 10, Epoch: epoch, Metadata: "m"},
 			}, Count: 3}, got, "v%d", v)
@@ -218,29 +217,27 @@ func TestFetchDetails(t *testing.T) {
 	})
 	t.Run("v10 fetch all reports topic ids; unknown ids get UNKNOWN_TOPIC_ID", func(t *testing.T) {
 		req := fetchReq(10, "g")
-		resp := must(h.OffsetFetch(ctx, req)).of(t)
+		resp := fetchOK(ctx, t, h, req)
 		var ids [][16]byte
 		for _, tp := range resp.Groups[0].Topics {
 			ids = append(ids, tp.TopicID)
 		}
-		eq(t, [][16]byte{topicID("a"), topicID("b")}, ids)
+		assert.Equal(t, [][16]byte{topicID("a"), topicID("b")}, ids)
 
 		req = fetchReq(10, "g", "", []int32{0})
 		req.Groups[0].Topics[0].TopicID = [16]byte{0xEE}
-		resp = must(h.OffsetFetch(ctx, req)).of(t)
-		eq(t, [16]byte{0xEE}, resp.Groups[0].Topics[0].TopicID)
-		eq(t, unknownTID, resp.Groups[0].Topics[0].Partitions[0].ErrorCode)
+		resp = fetchOK(ctx, t, h, req)
+		assert.Equal(t, [16]byte{0xEE}, resp.Groups[0].Topics[0].TopicID)
+		assert.Equal(t, unknownTID, resp.Groups[0].Topics[0].Partitions[0].ErrorCode)
 	})
 	t.Run("metadata is never null, and responses do not alias the store", func(t *testing.T) {
-		resp := must(h.OffsetFetch(ctx, fetchReq(9, "g", "a", []int32{0, 1, 9}))).of(t)
+		resp := fetchOK(ctx, t, h, fetchReq(9, "g", "a", []int32{0, 1, 9}))
 		for _, p := range resp.Groups[0].Topics[0].Partitions {
-			if p.Metadata == nil {
-				t.Fatalf("partition %d: null metadata", p.Partition)
-			}
+			require.NotNil(t, p.Metadata, "partition %d: null metadata", p.Partition)
 		}
 		*resp.Groups[0].Topics[0].Partitions[0].Metadata = "changed"
 		o, _, _ := offsetstore.FetchOne(ctx, st, "g", offsetstore.TopicPartition{Topic: "a"})
-		eq(t, "m", o.Metadata)
+		assert.Equal(t, "m", o.Metadata)
 	})
 	t.Run("the validator is asked for every version, member fields from v9", func(t *testing.T) {
 		var seen []protocol.GroupRequest
@@ -250,9 +247,9 @@ func TestFetchDetails(t *testing.T) {
 		})})
 		req := fetchReq(9, "g", "a", []int32{0})
 		req.Groups[0].MemberID, req.Groups[0].MemberEpoch = strp("m"), 3
-		must(h.OffsetFetch(ctx, req)).of(t)
-		must(h.OffsetFetch(ctx, fetchReq(3, "g"))).of(t)
-		eq(t, []protocol.GroupRequest{
+		fetchOK(ctx, t, h, req)
+		fetchOK(ctx, t, h, fetchReq(3, "g"))
+		assert.Equal(t, []protocol.GroupRequest{
 			{Op: protocol.OpOffsetFetch, Version: 9, Group: "g", MemberID: strp("m"), Generation: 3},
 			{Op: protocol.OpOffsetFetch, Version: 3, Group: "g", Generation: -1},
 		}, seen)
@@ -260,9 +257,9 @@ func TestFetchDetails(t *testing.T) {
 	t.Run("v8 duplicate groups are answered separately", func(t *testing.T) {
 		req := fetchReq(8, "g", "b", []int32{0})
 		req.Groups = append(req.Groups, req.Groups[0])
-		got := fetchResults(must(h.OffsetFetch(ctx, req)).of(t))
-		eqFatal(t, 2, len(got))
-		eq(t, got[0], got[1])
+		got := fetchResults(fetchOK(ctx, t, h, req))
+		require.Equal(t, 2, len(got))
+		assert.Equal(t, got[0], got[1])
 	})
 }
 
@@ -288,12 +285,12 @@ func TestDeleteDetails(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st := newStore(t)
-			mustOK(t, st.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{{Topic: "t", Partition: 0}: {Offset: 1}, {Topic: "t", Partition: 1}: {Offset: 1}}))
+			require.NoError(t, st.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{{Topic: "t", Partition: 0}: {Offset: 1}, {Topic: "t", Partition: 1}: {Offset: 1}}))
 			h := protocol.New(st, protocol.Options{Authorizer: c.auth, Topics: topicsOf(map[string]int32{"t": 2, "secret": 1})})
-			top, got := deleteCodes(must(h.OffsetDelete(ctx, deleteReq(c.group, c.topics...))).of(t))
-			eq(t, c.wantTop, top)
-			eq(t, c.want, got)
-			eq(t, c.left, len(must(st.FetchAll(ctx, "g")).of(t)))
+			top, got := deleteCodes(deleteOK(ctx, t, h, deleteReq(c.group, c.topics...)))
+			assert.Equal(t, c.wantTop, top)
+			assert.Equal(t, c.want, got)
+			assert.Equal(t, c.left, len(fetchAllOK(ctx, t, st, "g")))
 		})
 	}
 }
@@ -304,18 +301,16 @@ func TestRequestor(t *testing.T) {
 	var _ kmsg.Requestor = (*protocol.Handler)(nil)
 	h := protocol.New(newStore(t), protocol.Options{})
 	cresp, err := commitReq(9, "g", -1, "", "t", []part{{0, 9, -1, nil}}).RequestWith(ctx, h)
-	mustOK(t, err)
-	eq(t, codes("t/0", none), commitCodes(cresp))
+	require.NoError(t, err)
+	assert.Equal(t, codes("t/0", none), commitCodes(cresp))
 	fresp, err := fetchReq(9, "g", "t", []int32{0}).RequestWith(ctx, h)
-	mustOK(t, err)
-	eq(t, int64(9), fresp.Groups[0].Topics[0].Partitions[0].Offset)
+	require.NoError(t, err)
+	assert.Equal(t, int64(9), fresp.Groups[0].Topics[0].Partitions[0].Offset)
 	dresp, err := deleteReq("g", "t", []int32{0}).RequestWith(ctx, h)
-	mustOK(t, err)
-	eq(t, int16(0), dresp.ErrorCode)
+	require.NoError(t, err)
+	assert.Equal(t, int16(0), dresp.ErrorCode)
 	_, err = kmsg.NewPtrMetadataRequest().RequestWith(ctx, h)
-	if !errors.Is(err, protocol.ErrUnsupported) {
-		t.Fatalf("Metadata: %v", err)
-	}
+	require.ErrorIs(t, err, protocol.ErrUnsupported, "Metadata")
 }
 
 // TestFetchSizes covers both ways a fetch matches stored offsets to requested partitions (a
@@ -328,24 +323,24 @@ func TestFetchSizes(t *testing.T) {
 		for p := range n {
 			parts = append(parts, part{p, int64(p) * 10, p, nil})
 		}
-		eq(t, none, firstCode(must(h.OffsetCommit(ctx, commitReq(9, "g", -1, "", "t", parts, "u", parts[:1]))).of(t)))
+		assert.Equal(t, none, firstCode(commitOK(ctx, t, h, commitReq(9, "g", -1, "", "t", parts, "u", parts[:1]))))
 		var want []int32
 		for p := range n + 2 {
 			want = append(want, p)
 		}
 		want = append(want, 0, n-1) // duplicates
-		got := fetchResults(must(h.OffsetFetch(ctx, fetchReq(9, "g", "t", want, "u", []int32{0, 1}))).of(t))[0]
-		eq(t, len(want)+2, got.Count, "n=%d: every requested partition answered", n)
+		got := fetchResults(fetchOK(ctx, t, h, fetchReq(9, "g", "t", want, "u", []int32{0, 1})))[0]
+		assert.Equal(t, len(want)+2, got.Count, "n=%d: every requested partition answered", n)
 		for _, p := range want {
 			f := got.Partitions[fmt.Sprintf("t/%d", p)]
 			if p < n {
-				eq(t, fetched{Offset: int64(p) * 10, Epoch: p}, f, "n=%d p=%d", n, p)
+				assert.Equal(t, fetched{Offset: int64(p) * 10, Epoch: p}, f, "n=%d p=%d", n, p)
 			} else {
-				eq(t, missingFetch, f, "n=%d p=%d", n, p)
+				assert.Equal(t, missingFetch, f, "n=%d p=%d", n, p)
 			}
 		}
-		eq(t, fetched{Offset: 0, Epoch: 0}, got.Partitions["u/0"], "n=%d", n)
-		eq(t, missingFetch, got.Partitions["u/1"], "n=%d", n)
+		assert.Equal(t, fetched{Offset: 0, Epoch: 0}, got.Partitions["u/0"], "n=%d", n)
+		assert.Equal(t, missingFetch, got.Partitions["u/1"], "n=%d", n)
 	}
 }
 

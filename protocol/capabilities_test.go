@@ -8,6 +8,7 @@ import (
 	"github.com/offsetkit/offsetkit/memstore"
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/protocol"
+	"github.com/stretchr/testify/assert"
 )
 
 // declines has the optional capabilities FetchIntoer and SliceCommitter but answers
@@ -57,13 +58,13 @@ func TestStoreCapabilitiesGiveSameAnswers(t *testing.T) {
 			defer ms.Close()
 			st := c.store(ms)
 			h := protocol.New(st, protocol.Options{Now: clock})
-			cresp := must(h.OffsetCommit(ctx, commit)).of(t)
-			eq(t, codes("t/0", 0, "t/1", 0, "t/0", 0, "u/2", 0), commitCodes(cresp))
-			got := fetchResults(must(h.OffsetFetch(ctx, fetch)).of(t))
+			cresp := commitOK(ctx, t, h, commit)
+			assert.Equal(t, codes("t/0", 0, "t/1", 0, "t/0", 0, "u/2", 0), commitCodes(cresp))
+			got := fetchResults(fetchOK(ctx, t, h, fetch))
 			if d, ok := st.(*declines); ok {
-				eq(t, c.calls, d.calls, "calls to the declining capabilities")
+				assert.Equal(t, c.calls, d.calls, "calls to the declining capabilities")
 			}
-			eq(t, want, got)
+			assert.Equal(t, want, got)
 		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/offsetkit/offsetkit/protocol"
+	"github.com/stretchr/testify/assert"
 )
 
 // TestConcurrentUse runs commits and fetches of overlapping groups from many goroutines through
@@ -53,6 +54,6 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Error(err)
+		assert.NoError(t, err)
 	}
 }

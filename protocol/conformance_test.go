@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -59,17 +61,17 @@ func topicID(name string) [16]byte {
 
 func (e *env) commit(req *kmsg.OffsetCommitRequest) []string {
 	e.t.Helper()
-	return commitCodes(must(e.h.OffsetCommit(e.ctx, req)).of(e.t))
+	return commitCodes(commitOK(e.ctx, e.t, e.h, req))
 }
 
 func (e *env) fetch(req *kmsg.OffsetFetchRequest) []fetchGroupResult {
 	e.t.Helper()
-	return fetchResults(must(e.h.OffsetFetch(e.ctx, req)).of(e.t))
+	return fetchResults(fetchOK(e.ctx, e.t, e.h, req))
 }
 
 func (e *env) stored(group string) map[offsetstore.TopicPartition]offsetstore.Offset {
 	e.t.Helper()
-	return must(e.store.FetchAll(e.ctx, group)).of(e.t)
+	return fetchAllOK(e.ctx, e.t, e.store, group)
 }
 
 func deleteReq(group string, topics ...any) *kmsg.OffsetDeleteRequest {
@@ -104,8 +106,9 @@ var (
 	missingFetch = fetched{Offset: -1, Epoch: -1, Metadata: ""}
 )
 
-// TestConformance runs the conformance cases of kafka-offsets.md section 10 that apply to a
-// Handler without TxnOffsetCommit (1-15 and 17-21), each named after its number and rule.
+// TestConformance runs numbered behaviour cases of Kafka's offset APIs (the rules of
+// docs/kafka-semantics.md) that apply to a Handler without TxnOffsetCommit, each named after
+// its number and rule; number 16, a transactional case, is left out.
 func TestConformance(t *testing.T) {
 	cases := []struct {
 		name string
@@ -118,27 +121,27 @@ func TestConformance(t *testing.T) {
 				if v >= 10 {
 					req.Topics[0].TopicID = topicID("t")
 				}
-				eqFatal(t, codes("t/0", none, "t/1", none), e.commit(req), "v%d", v)
-				groups := must(e.store.ListGroups(e.ctx)).of(t)
-				eqFatal(t, []string{"g"}, groups, "v%d: the group now exists", v)
+				require.Equal(t, codes("t/0", none, "t/1", none), e.commit(req), "v%d", v)
+				groups := listGroupsOK(e.ctx, t, e.store)
+				require.Equal(t, []string{"g"}, groups, "v%d: the group now exists", v)
 				fv := min(v, 9)
 				got := e.fetch(fetchReq(fv, "g", "t", []int32{0, 1}))[0]
 				wantEpoch := int32(-1)
 				if v >= 6 {
 					wantEpoch = 7
 				}
-				eq(t, fetched{Offset: 42, Epoch: wantEpoch, Metadata: ""}, got.Partitions["t/0"], "v%d: null metadata fetched as \"\"", v)
-				eq(t, fetched{Offset: 43, Epoch: -1, Metadata: "md"}, got.Partitions["t/1"], "v%d", v)
+				assert.Equal(t, fetched{Offset: 42, Epoch: wantEpoch, Metadata: ""}, got.Partitions["t/0"], "v%d: null metadata fetched as \"\"", v)
+				assert.Equal(t, fetched{Offset: 43, Epoch: -1, Metadata: "md"}, got.Partitions["t/1"], "v%d", v)
 				// The simple group is Empty: a generation now gets UNKNOWN_MEMBER_ID (case 5).
-				eq(t, codes("t/0", unknownMem), e.commit(commitReq(min(v, 9), "g", 1, "m", "t", []part{{0, 1, -1, nil}})))
+				assert.Equal(t, codes("t/0", unknownMem), e.commit(commitReq(min(v, 9), "g", 1, "m", "t", []part{{0, 1, -1, nil}})))
 			}
 		}},
 		{"02 commit gen -1 to a group with a Stable member gets UNKNOWN_MEMBER_ID and stores nothing", func(t *testing.T) {
 			e := newEnv(t, nil)
 			e.coord.groups["g"] = &testGroup{state: "Stable", protocolType: "consumer", generation: 3, members: map[string]*string{"m1": nil}}
 			got := e.commit(commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, nil}, {1, 2, -1, nil}}))
-			eq(t, codes("t/0", unknownMem, "t/1", unknownMem), got)
-			empty(t, e.stored("g"))
+			assert.Equal(t, codes("t/0", unknownMem, "t/1", unknownMem), got)
+			assert.Empty(t, e.stored("g"))
 		}},
 		{"03 member commits follow the classic group's state and generation", func(t *testing.T) {
 			inst := "i1"
@@ -161,8 +164,8 @@ func TestConformance(t *testing.T) {
 						members: map[string]*string{"m1": nil, "m2": &inst}}
 					req := commitReq(7, "g", c.gen, c.member, "t", []part{{0, 5, -1, nil}})
 					req.InstanceID = c.instance
-					eq(t, codes("t/0", c.want), e.commit(req))
-					eq(t, c.want == 0, len(e.stored("g")) == 1, "stored iff accepted")
+					assert.Equal(t, codes("t/0", c.want), e.commit(req))
+					assert.Equal(t, c.want == 0, len(e.stored("g")) == 1, "stored iff accepted")
 				})
 			}
 		}},
@@ -175,76 +178,76 @@ func TestConformance(t *testing.T) {
 				if v >= 9 {
 					want = groupNF
 				}
-				eq(t, codes("t/0", want), e.commit(req), "v%d", v)
-				empty(t, e.stored("g"), "v%d", v)
+				assert.Equal(t, codes("t/0", want), e.commit(req), "v%d", v)
+				assert.Empty(t, e.stored("g"), "v%d", v)
 			}
 		}},
 		{"05 gen 5 to an existing Empty group gets UNKNOWN_MEMBER_ID", func(t *testing.T) {
 			for _, v := range []int16{1, 8, 9} {
 				e := newEnv(t, nil)
-				mustOK(t, offsetstore.CommitOne(e.ctx, e.store, "g", offsetstore.TopicPartition{Topic: "t", Partition: 1}, offsetstore.Offset{Offset: 9}))
-				eq(t, codes("t/0", unknownMem), e.commit(commitReq(v, "g", 5, "m", "t", []part{{0, 1, -1, nil}})), "v%d", v)
+				require.NoError(t, offsetstore.CommitOne(e.ctx, e.store, "g", offsetstore.TopicPartition{Topic: "t", Partition: 1}, offsetstore.Offset{Offset: 9}))
+				assert.Equal(t, codes("t/0", unknownMem), e.commit(commitReq(v, "g", 5, "m", "t", []part{{0, 1, -1, nil}})), "v%d", v)
 			}
 		}},
 		{"06 metadata over the limit fails only its partition", func(t *testing.T) {
 			e := newEnv(t, nil)
 			got := e.commit(commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, strp(strings.Repeat("x", 4097))}, {1, 2, -1, strp("ok")}, {2, 3, -1, strp(strings.Repeat("x", 4096))}}))
-			eq(t, codes("t/0", mdTooLarge, "t/1", none, "t/2", none), got)
+			assert.Equal(t, codes("t/0", mdTooLarge, "t/1", none, "t/2", none), got)
 			st := e.stored("g")
-			eq(t, 2, len(st))
-			eq(t, "ok", st[offsetstore.TopicPartition{Topic: "t", Partition: 1}].Metadata)
+			assert.Equal(t, 2, len(st))
+			assert.Equal(t, "ok", st[offsetstore.TopicPartition{Topic: "t", Partition: 1}].Metadata)
 			// Lengths count UTF-16 units, like Java: 4096 "é" (8192 bytes) fit, 2049 "𝄞" (4098 units) do not.
 			got = e.commit(commitReq(9, "g", -1, "", "t", []part{{3, 1, -1, strp(strings.Repeat("é", 4096))}, {4, 1, -1, strp(strings.Repeat("𝄞", 2049))}, {5, 1, -1, strp(strings.Repeat("𝄞", 2048))}}))
-			eq(t, codes("t/3", none, "t/4", mdTooLarge, "t/5", none), got)
+			assert.Equal(t, codes("t/3", none, "t/4", mdTooLarge, "t/5", none), got)
 		}},
 		{"07 unknown topics and partitions get UNKNOWN_TOPIC_OR_PARTITION, the rest is committed", func(t *testing.T) {
 			e := newEnv(t, func(o *protocol.Options) { o.Topics = topicsOf(map[string]int32{"t": 3}) })
 			got := e.commit(commitReq(9, "g", -1, "", "zz", []part{{0, 1, -1, nil}, {1, 1, -1, nil}}, "t", []part{{0, 10, -1, nil}, {-1, 1, -1, nil}, {99, 1, -1, nil}, {3, 1, -1, nil}}))
-			eq(t, codes("zz/0", unknownTP, "zz/1", unknownTP, "t/0", none, "t/-1", unknownTP, "t/99", unknownTP, "t/3", unknownTP), got)
-			eq(t, map[offsetstore.TopicPartition]offsetstore.Offset{{Topic: "t", Partition: 0}: {Offset: 10, LeaderEpoch: -1, CommitTime: fixedNow}}, e.stored("g"))
+			assert.Equal(t, codes("zz/0", unknownTP, "zz/1", unknownTP, "t/0", none, "t/-1", unknownTP, "t/99", unknownTP, "t/3", unknownTP), got)
+			assert.Equal(t, map[offsetstore.TopicPartition]offsetstore.Offset{{Topic: "t", Partition: 0}: {Offset: 10, LeaderEpoch: -1, CommitTime: fixedNow}}, e.stored("g"))
 		}},
 		{"08 a commit whose every partition is unknown creates no group and consults no coordinator", func(t *testing.T) {
 			e := newEnv(t, func(o *protocol.Options) { o.Topics = topicsOf(map[string]int32{"t": 1}) })
 			got := e.commit(commitReq(8, "g", 5, "bad", "zz", []part{{0, 1, -1, nil}}, "t", []part{{4, 1, -1, nil}}))
-			eq(t, codes("zz/0", unknownTP, "t/4", unknownTP), got)
-			empty(t, must(e.store.ListGroups(e.ctx)).of(t))
-			eq(t, 0, e.coord.calls)
+			assert.Equal(t, codes("zz/0", unknownTP, "t/4", unknownTP), got)
+			assert.Empty(t, listGroupsOK(e.ctx, t, e.store))
+			assert.Equal(t, 0, e.coord.calls)
 			// A request with no topics at all is answered empty, likewise.
-			empty(t, e.commit(commitReq(8, "g", 5, "bad")))
-			eq(t, 0, e.coord.calls)
+			assert.Empty(t, e.commit(commitReq(8, "g", 5, "bad")))
+			assert.Equal(t, 0, e.coord.calls)
 		}},
 		{"09 group ACL denied: every partition GROUP_AUTHORIZATION_FAILED, unknown topics included", func(t *testing.T) {
 			fs := &faultStore{Store: newStore(t)}
 			coord := &testCoordinator{}
 			h := protocol.New(fs, protocol.Options{Groups: coord, Authorizer: deny("READ:GROUP:g"), Topics: topicsOf(map[string]int32{"t": 1})})
-			resp := must(h.OffsetCommit(context.Background(), commitReq(9, "g", -1, "", "zz", []part{{0, 1, -1, nil}}, "t", []part{{0, 1, -1, nil}}))).of(t)
-			eq(t, codes("zz/0", groupAuth, "t/0", groupAuth), commitCodes(resp))
-			eq(t, 0, fs.commits+fs.fetchAlls+coord.calls, "nothing past the ACL is reached")
+			resp := commitOK(context.Background(), t, h, commitReq(9, "g", -1, "", "zz", []part{{0, 1, -1, nil}}, "t", []part{{0, 1, -1, nil}}))
+			assert.Equal(t, codes("zz/0", groupAuth, "t/0", groupAuth), commitCodes(resp))
+			assert.Equal(t, 0, fs.commits+fs.fetchAlls+coord.calls, "nothing past the ACL is reached")
 		}},
 		{"10 a negative offset is stored and fetched verbatim", func(t *testing.T) {
 			e := newEnv(t, nil)
-			eq(t, codes("t/0", none), e.commit(commitReq(9, "g", -1, "", "t", []part{{0, -5, -1, nil}})))
-			eq(t, int64(-5), e.fetch(fetchReq(9, "g", "t", []int32{0}))[0].Partitions["t/0"].Offset)
+			assert.Equal(t, codes("t/0", none), e.commit(commitReq(9, "g", -1, "", "t", []part{{0, -5, -1, nil}})))
+			assert.Equal(t, int64(-5), e.fetch(fetchReq(9, "g", "t", []int32{0}))[0].Partitions["t/0"].Offset)
 		}},
 		{"11 the group id \"\" is valid for commit and fetch", func(t *testing.T) {
 			e := newEnv(t, nil)
-			eq(t, codes("t/0", none), e.commit(commitReq(2, "", -1, "", "t", []part{{0, 3, -1, nil}})))
+			assert.Equal(t, codes("t/0", none), e.commit(commitReq(2, "", -1, "", "t", []part{{0, 3, -1, nil}})))
 			got := e.fetch(fetchReq(3, "", "t", []int32{0}))[0]
-			eq(t, none, got.Code)
-			eq(t, int64(3), got.Partitions["t/0"].Offset)
+			assert.Equal(t, none, got.Code)
+			assert.Equal(t, int64(3), got.Partitions["t/0"].Offset)
 		}},
 		{"12 v10: an unknown topic id gets UNKNOWN_TOPIC_ID and is echoed", func(t *testing.T) {
 			e := newEnv(t, nil)
 			req := commitReq(10, "g", -1, "", "", []part{{0, 1, -1, nil}, {1, 1, -1, nil}}, "", []part{{0, 2, -1, nil}})
 			bad := [16]byte{0xEE, 1}
 			req.Topics[0].TopicID, req.Topics[1].TopicID = bad, topicID("t")
-			resp := must(e.h.OffsetCommit(e.ctx, req)).of(t)
-			eqFatal(t, 2, len(resp.Topics))
-			eq(t, bad, resp.Topics[0].TopicID)
-			eq(t, []int16{unknownTID, unknownTID}, []int16{resp.Topics[0].Partitions[0].ErrorCode, resp.Topics[0].Partitions[1].ErrorCode})
-			eq(t, topicID("t"), resp.Topics[1].TopicID)
-			eq(t, none, resp.Topics[1].Partitions[0].ErrorCode)
-			eq(t, 1, len(e.stored("g")))
+			resp := commitOK(e.ctx, t, e.h, req)
+			require.Equal(t, 2, len(resp.Topics))
+			assert.Equal(t, bad, resp.Topics[0].TopicID)
+			assert.Equal(t, []int16{unknownTID, unknownTID}, []int16{resp.Topics[0].Partitions[0].ErrorCode, resp.Topics[0].Partitions[1].ErrorCode})
+			assert.Equal(t, topicID("t"), resp.Topics[1].TopicID)
+			assert.Equal(t, none, resp.Topics[1].Partitions[0].ErrorCode)
+			assert.Equal(t, 1, len(e.stored("g")))
 		}},
 		{"13 a coordinator error goes on forwarded partitions only", func(t *testing.T) {
 			e := newEnv(t, func(o *protocol.Options) {
@@ -254,27 +257,27 @@ func TestConformance(t *testing.T) {
 				})
 			})
 			got := e.commit(commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, nil}, {1, 1, -1, nil}, {7, 1, -1, nil}}, "zz", []part{{0, 1, -1, nil}}))
-			eq(t, codes("t/0", loadInProg, "t/1", loadInProg, "t/7", unknownTP, "zz/0", unknownTP), got)
-			empty(t, e.stored("g"))
+			assert.Equal(t, codes("t/0", loadInProg, "t/1", loadInProg, "t/7", unknownTP, "zz/0", unknownTP), got)
+			assert.Empty(t, e.stored("g"))
 		}},
 		{"14 fetch of an unknown group: {-1, -1, \"\", NONE}, and null topics give no topics", func(t *testing.T) {
 			e := newEnv(t, nil)
 			for v := int16(0); v <= 9; v++ {
 				got := e.fetch(fetchReq(v, "nope", "t", []int32{0, 1}))[0]
-				eq(t, none, got.Code, "v%d", v)
-				eq(t, map[string]fetched{"t/0": missingFetch, "t/1": missingFetch}, got.Partitions, "v%d", v)
+				assert.Equal(t, none, got.Code, "v%d", v)
+				assert.Equal(t, map[string]fetched{"t/0": missingFetch, "t/1": missingFetch}, got.Partitions, "v%d", v)
 				if v >= 2 {
 					all := e.fetch(fetchReq(v, "nope"))[0]
-					eq(t, fetchGroupResult{Partitions: map[string]fetched{}}, all, "v%d", v)
+					assert.Equal(t, fetchGroupResult{Partitions: map[string]fetched{}}, all, "v%d", v)
 				}
 			}
-			empty(t, must(e.store.ListGroups(e.ctx)).of(t), "a fetch creates no group")
+			assert.Empty(t, listGroupsOK(e.ctx, t, e.store), "a fetch creates no group")
 		}},
 		{"15 an unknown topic name in a fetch is -1 with NONE", func(t *testing.T) {
 			e := newEnv(t, func(o *protocol.Options) { o.Topics = topicsOf(map[string]int32{"t": 1}) })
 			e.commit(commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, nil}}))
 			got := e.fetch(fetchReq(9, "g", "nosuch", []int32{0, -1}))[0]
-			eq(t, map[string]fetched{"nosuch/0": missingFetch, "nosuch/-1": missingFetch}, got.Partitions)
+			assert.Equal(t, map[string]fetched{"nosuch/0": missingFetch, "nosuch/-1": missingFetch}, got.Partitions)
 		}},
 		{"17 v8: a group denied by ACL fails alone", func(t *testing.T) {
 			e := newEnv(t, func(o *protocol.Options) { o.Authorizer = deny("DESCRIBE:GROUP:secret") })
@@ -282,9 +285,9 @@ func TestConformance(t *testing.T) {
 			req := fetchReq(8, "secret", "t", []int32{0})
 			req.Groups = append(req.Groups, fetchReq(8, "ok", "t", []int32{0}).Groups...)
 			got := e.fetch(req)
-			eqFatal(t, 2, len(got))
-			eq(t, fetchGroupResult{Code: groupAuth, Partitions: map[string]fetched{}}, got[0])
-			eq(t, fetchGroupResult{Partitions: map[string]fetched{"t/0": {Offset: 8, Epoch: -1}}, Count: 1}, got[1])
+			require.Equal(t, 2, len(got))
+			assert.Equal(t, fetchGroupResult{Code: groupAuth, Partitions: map[string]fetched{}}, got[0])
+			assert.Equal(t, fetchGroupResult{Partitions: map[string]fetched{"t/0": {Offset: 8, Epoch: -1}}, Count: 1}, got[1])
 		}},
 		{"18 fetch group errors: top-level for v2-v7, on every requested partition for v0-v1", func(t *testing.T) {
 			e := newEnv(t, func(o *protocol.Options) {
@@ -295,11 +298,11 @@ func TestConformance(t *testing.T) {
 			for v := int16(0); v <= 9; v++ {
 				got := e.fetch(fetchReq(v, "g", "t", []int32{0, 1}, "u", []int32{2}))[0]
 				if v >= 2 {
-					eq(t, fetchGroupResult{Code: notCoord, Partitions: map[string]fetched{}}, got, "v%d", v)
+					assert.Equal(t, fetchGroupResult{Code: notCoord, Partitions: map[string]fetched{}}, got, "v%d", v)
 					continue
 				}
 				f := fetched{Offset: -1, Epoch: -1, Code: notCoord}
-				eq(t, fetchGroupResult{Partitions: map[string]fetched{"t/0": f, "t/1": f, "u/2": f}, Count: 3}, got, "v%d", v)
+				assert.Equal(t, fetchGroupResult{Partitions: map[string]fetched{"t/0": f, "t/1": f, "u/2": f}, Count: 3}, got, "v%d", v)
 			}
 		}},
 		{"19 v9 KIP-848 member checks", func(t *testing.T) {
@@ -318,35 +321,35 @@ func TestConformance(t *testing.T) {
 			} {
 				req := fetchReq(9, "g", "t", []int32{0})
 				req.Groups[0].MemberID, req.Groups[0].MemberEpoch = c.member, c.epoch
-				eq(t, c.want, e.fetch(req)[0].Code, c.name)
+				assert.Equal(t, c.want, e.fetch(req)[0].Code, c.name)
 			}
 		}},
 		{"20 delete on an Empty group: NONE everywhere, offsets gone", func(t *testing.T) {
 			e := newEnv(t, nil)
 			e.commit(commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, nil}, {1, 2, -1, nil}}))
-			resp := must(e.h.OffsetDelete(e.ctx, deleteReq("g", "t", []int32{0, 5}))).of(t)
+			resp := deleteOK(e.ctx, t, e.h, deleteReq("g", "t", []int32{0, 5}))
 			top, got := deleteCodes(resp)
-			eq(t, none, top)
-			eq(t, codes("t/0", none, "t/5", none), got)
-			eq(t, []offsetstore.TopicPartition{{Topic: "t", Partition: 1}}, offsetstore.SortedPartitions(e.stored("g")))
+			assert.Equal(t, none, top)
+			assert.Equal(t, codes("t/0", none, "t/5", none), got)
+			assert.Equal(t, []offsetstore.TopicPartition{{Topic: "t", Partition: 1}}, offsetstore.SortedPartitions(e.stored("g")))
 		}},
 		{"21 delete: subscribed topics, non-empty and missing groups", func(t *testing.T) {
 			e := newEnv(t, nil)
 			e.commit(commitReq(9, "g", -1, "", "a", []part{{0, 1, -1, nil}}, "b", []part{{0, 1, -1, nil}}))
 			e.coord.groups["g"] = &testGroup{state: "Stable", protocolType: "consumer", generation: 1, members: map[string]*string{"m": nil}, subscribed: []string{"a"}}
-			top, got := deleteCodes(must(e.h.OffsetDelete(e.ctx, deleteReq("g", "a", []int32{0}, "b", []int32{0}))).of(t))
-			eq(t, none, top)
-			eq(t, codes("a/0", kerr.GroupSubscribedToTopic.Code, "b/0", none), got)
-			eq(t, []offsetstore.TopicPartition{{Topic: "a", Partition: 0}}, offsetstore.SortedPartitions(e.stored("g")))
+			top, got := deleteCodes(deleteOK(e.ctx, t, e.h, deleteReq("g", "a", []int32{0}, "b", []int32{0})))
+			assert.Equal(t, none, top)
+			assert.Equal(t, codes("a/0", kerr.GroupSubscribedToTopic.Code, "b/0", none), got)
+			assert.Equal(t, []offsetstore.TopicPartition{{Topic: "a", Partition: 0}}, offsetstore.SortedPartitions(e.stored("g")))
 
 			e.coord.groups["connect"] = &testGroup{state: "Stable", protocolType: "connect", generation: 1, members: map[string]*string{"m": nil}}
-			top, got = deleteCodes(must(e.h.OffsetDelete(e.ctx, deleteReq("connect", "a", []int32{0}))).of(t))
-			eq(t, kerr.NonEmptyGroup.Code, top)
-			empty(t, got)
+			top, got = deleteCodes(deleteOK(e.ctx, t, e.h, deleteReq("connect", "a", []int32{0})))
+			assert.Equal(t, kerr.NonEmptyGroup.Code, top)
+			assert.Empty(t, got)
 
-			top, got = deleteCodes(must(e.h.OffsetDelete(e.ctx, deleteReq("missing", "a", []int32{0}))).of(t))
-			eq(t, groupNF, top)
-			empty(t, got)
+			top, got = deleteCodes(deleteOK(e.ctx, t, e.h, deleteReq("missing", "a", []int32{0})))
+			assert.Equal(t, groupNF, top)
+			assert.Empty(t, got)
 		}},
 	}
 	for _, c := range cases {

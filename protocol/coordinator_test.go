@@ -22,8 +22,9 @@ type testGroup struct {
 }
 
 // testCoordinator is a minimal group coordinator implementing Kafka's validation rules
-// (kafka-offsets.md 3.2, 3.4, 4.1 and 5) over groups set up by a test. It shows how a gateway
-// plugs its coordinator into protocol.Options.Groups.
+// (ClassicGroup.validateOffsetCommit, ConsumerGroup.validateOffsetCommit and
+// validateOffsetFetch, and the group part of OffsetDelete) over groups set up by a test. It
+// shows how a gateway plugs its coordinator into protocol.Options.Groups.
 type testCoordinator struct {
 	mu     sync.Mutex
 	groups map[string]*testGroup
@@ -71,7 +72,7 @@ func (c *testCoordinator) ValidateGroup(_ context.Context, req protocol.GroupReq
 	return protocol.GroupResult{}, nil
 }
 
-// validateCommit is ClassicGroup.validateOffsetCommit (kafka-offsets.md 3.2).
+// validateCommit is ClassicGroup.validateOffsetCommit.
 func (c *testCoordinator) validateCommit(g *testGroup, req protocol.GroupRequest) error {
 	member := deref(req.MemberID)
 	switch {

@@ -94,18 +94,29 @@ func ExampleHandler_HandleBody() {
 }
 
 // A gateway's connection loop: frames in, frames out, with the header functions used for
-// every API key. Here one round trip runs over an in-memory pipe.
+// every API key. It answers ApiVersions itself (and, for a version it does not serve, with
+// Kafka's fallback), hands the keys the Handler serves to Handle, and closes the connection
+// on any Go error, as Kafka does. Here one connection runs over an in-memory pipe.
 func ExampleReadRequest() {
 	ctx := context.Background()
 	store := memstore.New(memstore.Options{})
 	defer store.Close()
-	h := protocol.New(store, protocol.Options{})
+	h := protocol.New(store, protocol.Options{}) // a gateway with consumer groups sets Groups
+
+	// What the gateway advertises: its own APIs (here only ApiVersions) and the Handler's.
+	advertised := append([]kmsg.ApiVersionsResponseApiKey{
+		{ApiKey: int16(kmsg.ApiVersions), MinVersion: 0, MaxVersion: 3},
+	}, h.APIVersions()...)
+	served := make(map[int16]bool) // the keys the Handler serves
+	for _, k := range h.APIVersions() {
+		served[k.ApiKey] = true
+	}
 
 	client, server := net.Pipe()
 	defer client.Close()
 	go func() { // the gateway's loop for one connection
 		defer server.Close()
-		var buf []byte
+		var buf, out []byte
 		for {
 			frame, err := protocol.ReadFrame(server, buf, 0)
 			if err != nil {
@@ -113,46 +124,87 @@ func ExampleReadRequest() {
 			}
 			buf = frame
 			hdr, req, err := protocol.ReadRequest(frame)
-			if err != nil {
-				return // unknown key or version, malformed bytes: close, as Kafka does
-			}
 			var resp kmsg.Response
-			if req.Key() == 18 { // ApiVersions: the gateway answers, listing h.APIVersions()
-				r := kmsg.NewPtrApiVersionsResponse()
-				r.Version = hdr.Version
-				r.ApiKeys = h.APIVersions()
+			if fallback, ok := protocol.APIVersionsFallback(hdr, err, advertised); ok {
+				resp = fallback // an ApiVersions version this gateway does not serve
+			} else if err != nil {
+				return // unknown key or version, malformed bytes: close, as Kafka does
+			} else if kmsg.Key(hdr.Key) == kmsg.ApiVersions {
+				r := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+				r.ApiKeys = advertised
 				resp = r
-			} else if resp, err = h.Handle(ctx, req); err != nil {
-				return // a key this gateway does not serve
+			} else if served[hdr.Key] {
+				if resp, err = h.Handle(ctx, req); err != nil {
+					return // ErrUnsupported (a version not served) or ErrMalformed: close
+				}
+			} else {
+				return // a key this gateway does not serve: close
 			}
-			if _, err := server.Write(protocol.AppendResponse(nil, hdr, resp)); err != nil {
+			out = protocol.AppendResponse(out[:0], hdr, resp)
+			if _, err := server.Write(out); err != nil {
 				return
 			}
 		}
 	}()
 
-	// The client side: an OffsetFetch v6 (flexible) frame for a group with nothing committed.
+	// The client side: ApiVersions v3, then an OffsetFetch v6 (flexible) for a group with
+	// nothing committed.
+	format := kmsg.NewRequestFormatter(kmsg.FormatterClientID("example"))
+	roundTrip := func(req kmsg.Request, corr int32) kmsg.Response {
+		if _, err := client.Write(format.AppendRequest(nil, req, corr)); err != nil {
+			panic(err)
+		}
+		frame, err := protocol.ReadFrame(client, nil, 0)
+		if err != nil {
+			panic(err)
+		}
+		_, resp, err := protocol.ReadResponse(frame, req)
+		if err != nil {
+			panic(err)
+		}
+		return resp
+	}
+	versions := kmsg.NewPtrApiVersionsRequest()
+	versions.Version = 3
+	for _, k := range roundTrip(versions, 1).(*kmsg.ApiVersionsResponse).ApiKeys {
+		fmt.Printf("%s v%d-v%d\n", kmsg.NameForKey(k.ApiKey), k.MinVersion, k.MaxVersion)
+	}
 	fetch := kmsg.NewPtrOffsetFetchRequest()
 	fetch.Version = 6
 	fetch.Group = "new-group"
 	ft := kmsg.NewOffsetFetchRequestTopic()
 	ft.Topic, ft.Partitions = "t", []int32{0}
 	fetch.Topics = append(fetch.Topics, ft)
-	if _, err := client.Write(kmsg.NewRequestFormatter(kmsg.FormatterClientID("example")).AppendRequest(nil, fetch, 1)); err != nil {
-		panic(err)
-	}
-	frame, err := protocol.ReadFrame(client, nil, 0)
-	if err != nil {
-		panic(err)
-	}
-	resp := kmsg.NewPtrOffsetFetchResponse()
-	resp.Version = 6
-	if err := resp.ReadFrom(frame[4+1:]); err != nil { // correlation id, header tags
-		panic(err)
-	}
-	fp := resp.Topics[0].Partitions[0]
+	fp := roundTrip(fetch, 2).(*kmsg.OffsetFetchResponse).Topics[0].Partitions[0]
 	fmt.Println(fp.Offset, fp.LeaderEpoch, *fp.Metadata == "", fp.ErrorCode)
-	// Output: -1 -1 true 0
+	// Output:
+	// ApiVersions v0-v3
+	// OffsetCommit v0-v9
+	// OffsetFetch v0-v9
+	// OffsetDelete v0-v0
+	// -1 -1 true 0
+}
+
+// A client opens a connection with ApiVersions at the newest version it knows. A gateway that
+// does not serve that version answers at v0 with UNSUPPORTED_VERSION and its own ApiVersions
+// range, and keeps the connection, so the client retries at a version both know.
+func ExampleAPIVersionsFallback() {
+	advertised := []kmsg.ApiVersionsResponseApiKey{
+		{ApiKey: int16(kmsg.ApiVersions), MinVersion: 0, MaxVersion: 3},
+		{ApiKey: int16(kmsg.OffsetCommit), MinVersion: 0, MaxVersion: 9},
+	}
+	// The start of an ApiVersions v99 frame: key, version, correlation id, client id.
+	frame := []byte{0, 18, 0, 99, 0, 0, 0, 7, 0xff, 0xff, 0}
+	hdr, _, err := protocol.ReadRequest(frame)
+	fmt.Println(errors.Is(err, protocol.ErrUnsupported))
+	resp, ok := protocol.APIVersionsFallback(hdr, err, advertised)
+	fmt.Println(ok, resp.GetVersion(), kerr.ErrorForCode(resp.ErrorCode) == kerr.UnsupportedVersion, resp.ApiKeys[0].MaxVersion)
+	out := protocol.AppendResponse(nil, hdr, resp)
+	fmt.Println(len(out)-4, "bytes after the size")
+	// Output:
+	// true
+	// true 0 true 3
+	// 16 bytes after the size
 }
 
 // A GroupValidator plugs the gateway's group coordinator in: here every group with a member
@@ -247,7 +299,7 @@ func ExampleObserverFunc() {
 	if _, err := h.HandleBody(ctx, req.Key(), req.Version, req.AppendTo(nil)); err != nil {
 		panic(err)
 	}
-	_, err := h.HandleBody(ctx, 9, 42, nil) // a version nobody serves
+	_, err := h.HandleBody(ctx, kmsg.OffsetFetch.Int16(), 42, nil) // a version nobody serves
 	fmt.Println("returned:", errors.Is(err, protocol.ErrUnsupported))
 	// Output:
 	// key 8 v9 err=<nil> store_err=<nil>

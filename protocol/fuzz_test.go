@@ -7,6 +7,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/offsetkit/offsetkit/protocol"
@@ -24,6 +26,9 @@ func seedRequests() []kmsg.Request {
 			f.Groups = append(f.Groups, fetchReq(v, "all").Groups...)
 		}
 		reqs = append(reqs, c, f)
+		if v <= 6 {
+			reqs = append(reqs, txnReq(v, "g", 5, strp("md"), 0, -1, 9))
+		}
 	}
 	reqs = append(reqs, deleteReq("g", "t", []int32{0, 1}), kmsg.NewPtrApiVersionsRequest(), kmsg.NewPtrMetadataRequest())
 	av := kmsg.NewPtrApiVersionsRequest()
@@ -36,22 +41,20 @@ func FuzzReadRequestHeader(f *testing.F) {
 	for _, r := range seedRequests() {
 		f.Add(frame(r, 1, &cid))
 	}
-	f.Add(rawHeader(8, 8, 1, 0xff, 0xff, 2, 0, 3, 'a', 'b', 'c', 5, 1, 'z'))
-	f.Add(rawHeader(18, 99, 1, 0, 0, 0))
-	f.Add(rawHeader(7, 0, 1))
+	f.Add(rawHeader(kmsg.OffsetCommit, 8, 1, 0xff, 0xff, 2, 0, 3, 'a', 'b', 'c', 5, 1, 'z'))
+	f.Add(rawHeader(kmsg.ApiVersions, 99, 1, 0, 0, 0))
+	f.Add(rawHeader(kmsg.ControlledShutdown, 0, 1))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		hdr, body, err := protocol.ReadRequestHeader(b)
-		if err != nil && !errors.Is(err, protocol.ErrMalformed) && !errors.Is(err, protocol.ErrUnsupported) {
-			t.Fatalf("unexpected error class: %v", err)
+		if err != nil {
+			require.True(t, errors.Is(err, protocol.ErrMalformed) || errors.Is(err, protocol.ErrUnsupported), "unexpected error class: %v", err)
 		}
-		if len(b) >= 4 {
-			if hdr.Key != int16(binary.BigEndian.Uint16(b)) && err == nil {
-				t.Fatalf("key %d", hdr.Key)
-			}
+		if len(b) >= 4 && err == nil {
+			require.Equal(t, int16(binary.BigEndian.Uint16(b)), hdr.Key)
 		}
-		if body != nil && !bytes.HasSuffix(b, body) {
-			t.Fatal("body is not a suffix of the frame")
+		if body != nil {
+			require.True(t, bytes.HasSuffix(b, body), "body is not a suffix of the frame")
 		}
 	})
 }
@@ -64,14 +67,11 @@ func FuzzReadRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		hdr, req, err := protocol.ReadRequest(b)
 		if err != nil {
-			if req != nil {
-				t.Fatal("request with an error")
-			}
+			require.Nil(t, req, "a request with an error")
 			return
 		}
-		if req.Key() != hdr.Key || req.GetVersion() != hdr.Version {
-			t.Fatalf("request %d v%d under header %d v%d", req.Key(), req.GetVersion(), hdr.Key, hdr.Version)
-		}
+		require.Equal(t, hdr.Key, req.Key(), "the request's key")
+		require.Equal(t, hdr.Version, req.GetVersion(), "the request's version")
 		_ = req.AppendTo(nil)
 	})
 }
@@ -82,34 +82,42 @@ func FuzzHandleBody(f *testing.F) {
 	for _, r := range seedRequests() {
 		f.Add(r.Key(), r.GetVersion(), r.AppendTo(nil))
 	}
-	f.Add(int16(9), int16(3), []byte{0, 5, 'a'})
-	f.Add(int16(8), int16(8), []byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add(kmsg.OffsetFetch.Int16(), int16(3), []byte{0, 5, 'a'})
+	f.Add(kmsg.OffsetCommit.Int16(), int16(8), []byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	st := newStore(f)
 	h := protocol.New(st, protocol.Options{
 		TopicIDs:   testIDs,
 		Topics:     topicsOf(map[string]int32{"t": 4, "u": 1}),
 		Authorizer: deny("READ:TOPIC:u", "DESCRIBE:GROUP:secret"),
+		Transactions: protocol.TxnValidatorFunc(func(_ context.Context, req protocol.TxnRequest) error {
+			if req.ProducerEpoch < 0 {
+				return kerr.ProducerFenced
+			}
+			return nil
+		}),
 	})
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, key, version int16, body []byte) {
 		out, err := h.HandleBody(ctx, key, version, body)
 		if err != nil {
-			if !errors.Is(err, protocol.ErrMalformed) && !errors.Is(err, protocol.ErrUnsupported) {
-				t.Fatalf("unexpected error class: %v", err)
-			}
+			require.True(t, errors.Is(err, protocol.ErrMalformed) || errors.Is(err, protocol.ErrUnsupported), "unexpected error class: %v", err)
 			return
 		}
 		req := kmsg.RequestForKey(key)
 		req.SetVersion(version)
-		mustOK(t, req.ReadFrom(body))
+		require.NoError(t, req.ReadFrom(body))
 		resp := kmsg.ResponseForKey(key)
 		resp.SetVersion(version)
-		if err := resp.ReadFrom(out); err != nil {
-			t.Fatalf("response does not decode: %v", err)
-		}
+		require.NoError(t, resp.ReadFrom(out), "the response does not decode")
 		switch r := req.(type) {
 		case *kmsg.OffsetCommitRequest:
 			got := resp.(*kmsg.OffsetCommitResponse)
+			require.Len(t, got.Topics, len(r.Topics), "topics answered")
+			for i := range r.Topics {
+				require.Len(t, got.Topics[i].Partitions, len(r.Topics[i].Partitions), "topic %d: partitions answered", i)
+			}
+		case *kmsg.TxnOffsetCommitRequest:
+			got := resp.(*kmsg.TxnOffsetCommitResponse)
 			if len(got.Topics) != len(r.Topics) {
 				t.Fatalf("%d topics answered for %d", len(got.Topics), len(r.Topics))
 			}
@@ -120,8 +128,8 @@ func FuzzHandleBody(f *testing.F) {
 			}
 		case *kmsg.OffsetFetchRequest:
 			got := resp.(*kmsg.OffsetFetchResponse)
-			if version >= 8 && len(got.Groups) != len(r.Groups) {
-				t.Fatalf("%d groups answered for %d", len(got.Groups), len(r.Groups))
+			if version >= 8 {
+				require.Len(t, got.Groups, len(r.Groups), "groups answered")
 			}
 		}
 	})

@@ -5,19 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
-)
-
-// API keys the Handler serves.
-const (
-	keyOffsetCommit int16 = 8
-	keyOffsetFetch  int16 = 9
-	keyOffsetDelete int16 = 47
 )
 
 // DefaultMaxMetadataBytes is Kafka's default offset.metadata.max.bytes, used when
@@ -57,16 +49,25 @@ type Options struct {
 	// offsets.commit.timeout.ms (5 seconds by default there). When it expires the request is
 	// answered with the retriable code its store failure maps to (COORDINATOR_NOT_AVAILABLE
 	// for commits and deletes, NOT_COORDINATOR for fetches), so a client retries instead of
-	// waiting on a stalled store. A write that timed out may still land later; a client that
-	// retries overwrites it. 0 adds no bound beyond the caller's context.
+	// waiting on a stalled store. A write that timed out may still land later, but never
+	// after a newer acknowledged one when the GroupValidator fences writes (GroupResult.Fenced:
+	// its Done learns of the failure and the coordinator moves the fence before it accepts
+	// again). 0 adds no bound beyond the caller's context.
 	Timeout time.Duration
 	// Observer is told about every request, for metrics and tracing (see Observer). nil
 	// observes nothing and costs nothing.
 	Observer Observer
+	// Transactions is the transaction coordinator's check of TxnOffsetCommit's producer id
+	// and epoch. A Handler serves (and advertises) TxnOffsetCommit only with a TxnValidator
+	// and a store that implements offsetstore.PendingCommitter; a gateway completes the
+	// pending offsets through CompleteTransaction when a transaction ends.
+	Transactions TxnValidator
 }
 
 // Handler answers Kafka's consumer-offset APIs over an offsetstore.Store: OffsetCommit v0-v10,
-// OffsetFetch v0-v10 and OffsetDelete v0 (v10 of the first two only with Options.TopicIDs).
+// OffsetFetch v0-v10, OffsetDelete v0 and, with Options.Transactions over an
+// offsetstore.PendingCommitter, TxnOffsetCommit v0-v6 (the top version of OffsetCommit,
+// OffsetFetch and TxnOffsetCommit only with Options.TopicIDs).
 //
 // A Handler holds no connection state and starts no goroutines. It is safe for concurrent use;
 // the order of requests on one connection is the caller's to keep. Its methods never modify
@@ -75,58 +76,48 @@ type Options struct {
 // or version the Handler does not serve. Every Kafka-level failure, store failures included,
 // is an error code in the response.
 type Handler struct {
-	store        offsetstore.Store
-	intoer       offsetstore.FetchIntoer    // store's FetchInto, nil without one
-	slicer       offsetstore.SliceCommitter // store's CommitSlice, nil without one
-	groups       GroupValidator
-	auth         Authorizer
-	topics       TopicChecker
-	ids          TopicResolver
-	maxMeta      int
-	errorCode    func(int16, error) int16
-	now          func() time.Time
-	log          *slog.Logger
-	obs          Observer
-	timeout      time.Duration
-	maxIDVersion int16 // highest OffsetCommit / OffsetFetch version served
+	store       offsetstore.Store
+	intoer      offsetstore.FetchIntoer      // store's FetchInto, nil without one
+	slicer      offsetstore.SliceCommitter   // store's CommitSlice, nil without one
+	pending     offsetstore.PendingCommitter // store's pending offsets, nil without them
+	fencer      offsetstore.Fencer           // store's fences, nil without them
+	txns        TxnValidator
+	groups      GroupValidator
+	auth        Authorizer
+	topics      TopicChecker
+	ids         TopicResolver
+	maxMeta     int
+	errorCode   func(int16, error) int16
+	now         func() time.Time
+	log         *slog.Logger
+	obs         Observer
+	timeout     time.Duration
+	apis        [numAPIs]api   // the dispatch table
+	maxVersions [numAPIs]int16 // each API's highest version served, -1 when not served
 
-	// batches and lookups recycle the working memory of small commit batches and of
-	// small fetches: a Store copies what it is given and keeps nothing of a FetchInto's slices
-	// (the offsetstore contract), so they are free again once the Store call returns.
-	batches sync.Pool
-	lookups sync.Pool
-	scratch sync.Pool // *[]byte encoding buffers for HandleBody
-	counts  sync.Pool // *[]ErrorCount for the Observer
-
-	// fetchMems and commitMems recycle HandleBody's response memory (see mem.go).
-	fetchMems  sync.Pool
-	commitMems sync.Pool
+	mem mems // the pools of recycled memory (mem.go)
 }
-
-// maxScratch is the largest HandleBody encoding buffer that is recycled.
-const maxScratch = 64 << 10
-
-// maxPooledBatch is the largest commit batch or fetch lookup whose working memory is recycled.
-const maxPooledBatch = 64
 
 // New returns a Handler that stores offsets in store, configured by opts.
 func New(store offsetstore.Store, opts Options) *Handler {
 	h := &Handler{
-		store:        store,
-		groups:       opts.Groups,
-		auth:         opts.Authorizer,
-		topics:       opts.Topics,
-		ids:          opts.TopicIDs,
-		maxMeta:      opts.MaxMetadataBytes,
-		errorCode:    opts.ErrorCode,
-		now:          opts.Now,
-		log:          opts.Logger,
-		obs:          opts.Observer,
-		timeout:      opts.Timeout,
-		maxIDVersion: 9,
+		store:     store,
+		groups:    opts.Groups,
+		auth:      opts.Authorizer,
+		topics:    opts.Topics,
+		ids:       opts.TopicIDs,
+		maxMeta:   opts.MaxMetadataBytes,
+		errorCode: opts.ErrorCode,
+		now:       opts.Now,
+		log:       opts.Logger,
+		obs:       opts.Observer,
+		timeout:   opts.Timeout,
+		txns:      opts.Transactions,
 	}
 	h.intoer, _ = store.(offsetstore.FetchIntoer)
 	h.slicer, _ = store.(offsetstore.SliceCommitter)
+	h.fencer, _ = store.(offsetstore.Fencer)
+	h.pending, _ = store.(offsetstore.PendingCommitter)
 	if h.maxMeta == 0 {
 		h.maxMeta = DefaultMaxMetadataBytes
 	}
@@ -136,8 +127,9 @@ func New(store offsetstore.Store, opts Options) *Handler {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	if h.ids != nil {
-		h.maxIDVersion = 10
+	h.apis = apiTable()
+	for i := range h.apis {
+		h.maxVersions[i] = h.apis[i].max(h)
 	}
 	return h
 }
@@ -146,29 +138,37 @@ func New(store offsetstore.Store, opts Options) *Handler {
 // gateway's ApiVersions response: OffsetCommit (8) and OffsetFetch (9) v0-v9, or v0-v10 with
 // Options.TopicIDs, and OffsetDelete (47) v0. The slice is the caller's to keep.
 func (h *Handler) APIVersions() []kmsg.ApiVersionsResponseApiKey {
-	keys := []kmsg.ApiVersionsResponseApiKey{
-		kmsg.NewApiVersionsResponseApiKey(),
-		kmsg.NewApiVersionsResponseApiKey(),
-		kmsg.NewApiVersionsResponseApiKey(),
+	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, numAPIs)
+	for i := range h.apis {
+		if h.maxVersions[i] < 0 {
+			continue
+		}
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = h.apis[i].key.Int16(), h.apis[i].min, h.maxVersions[i]
+		keys = append(keys, k)
 	}
-	keys[0].ApiKey, keys[0].MinVersion, keys[0].MaxVersion = keyOffsetCommit, 0, h.maxIDVersion
-	keys[1].ApiKey, keys[1].MinVersion, keys[1].MaxVersion = keyOffsetFetch, 0, h.maxIDVersion
-	keys[2].ApiKey, keys[2].MinVersion, keys[2].MaxVersion = keyOffsetDelete, 0, 0
 	return keys
 }
 
-// serves reports whether the Handler serves version of key.
-func (h *Handler) serves(key, version int16) bool {
-	switch key {
-	case keyOffsetCommit, keyOffsetFetch:
-		return version >= 0 && version <= h.maxIDVersion
-	case keyOffsetDelete:
-		return version == 0
+// served returns the row of key when the Handler serves version of it, else nil.
+func (h *Handler) served(key, version int16) *api {
+	for i := range h.apis {
+		if h.apis[i].key.Int16() == key {
+			if version < h.apis[i].min || version > h.maxVersions[i] {
+				return nil
+			}
+			return &h.apis[i]
+		}
 	}
-	return false
+	return nil
 }
 
-func unsupported(key, version int16) error {
+// serves reports whether the Handler serves version of key.
+func (h *Handler) serves(key kmsg.Key, version int16) bool {
+	return h.served(key.Int16(), version) != nil
+}
+
+func unsupported(key kmsg.Key, version int16) error {
 	return fmt.Errorf("%w: key %d version %d", ErrUnsupported, key, version)
 }
 
@@ -191,17 +191,14 @@ func (h *Handler) Handle(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 }
 
 func (h *Handler) handle(ctx context.Context, req kmsg.Request, c *call) (kmsg.Response, error) {
-	switch r := req.(type) {
-	case *kmsg.OffsetCommitRequest:
-		return nilIfErr(h.offsetCommit(ctx, r, c, nil))
-	case *kmsg.OffsetFetchRequest:
-		return nilIfErr(h.offsetFetch(ctx, r, c, nil))
-	case *kmsg.OffsetDeleteRequest:
-		return nilIfErr(h.offsetDelete(ctx, r, c))
-	case nil:
-		return nil, fmt.Errorf("%w: nil request", ErrUnsupported)
+	if req == nil {
+		return nil, errNilRequest
 	}
-	return nil, unsupported(req.Key(), req.GetVersion())
+	a := h.api(req.Key())
+	if a == nil {
+		return nil, unsupported(kmsg.Key(req.Key()), req.GetVersion())
+	}
+	return a.handle(h, ctx, req, c)
 }
 
 // versionOf returns req's version, -1 for a nil request.
@@ -242,8 +239,7 @@ func (h *Handler) HandleBody(ctx context.Context, key, version int16, body []byt
 		start = time.Now()
 		c = new(call)
 	}
-	var mem bodyMem
-	out, resp, err := h.handleBody(ctx, key, version, body, c, &mem)
+	out, resp, mem, err := h.handleBody(ctx, key, version, body, c)
 	if h.obs != nil {
 		h.observe(ctx, key, version, start, resp, c, err)
 	}
@@ -263,75 +259,51 @@ type bodyMem struct {
 	commit *commitMem
 }
 
-// handleBody is HandleBody, also returning the response it encoded, whose memory is mem's.
-func (h *Handler) handleBody(ctx context.Context, key, version int16, body []byte, c *call, mem *bodyMem) ([]byte, kmsg.Response, error) {
-	if !h.serves(key, version) {
-		return nil, nil, unsupported(key, version)
+// handleBody is HandleBody, also returning the response it encoded and the recycled memory
+// that response is built in.
+func (h *Handler) handleBody(ctx context.Context, key, version int16, body []byte, c *call) ([]byte, kmsg.Response, bodyMem, error) {
+	a := h.served(key, version)
+	if a == nil {
+		return nil, nil, bodyMem{}, unsupported(kmsg.Key(key), version)
 	}
-	var resp kmsg.Response
-	var err error
-	switch key {
-	case keyOffsetCommit:
-		req := kmsg.OffsetCommitRequest{Version: version}
-		if err := req.ReadFrom(body); err != nil {
-			return nil, nil, malformed(key, version, err)
-		}
-		mem.commit = h.getCommitMem()
-		resp, err = nilIfErr(h.offsetCommit(ctx, &req, c, mem.commit))
-	case keyOffsetFetch:
-		req := kmsg.OffsetFetchRequest{Version: version}
-		if err := req.ReadFrom(body); err != nil {
-			return nil, nil, malformed(key, version, err)
-		}
-		mem.fetch = h.getFetchMem()
-		resp, err = nilIfErr(h.offsetFetch(ctx, &req, c, mem.fetch))
-	default: // keyOffsetDelete, per serves
-		req := kmsg.OffsetDeleteRequest{Version: version}
-		if err := req.ReadFrom(body); err != nil {
-			return nil, nil, malformed(key, version, err)
-		}
-		resp, err = nilIfErr(h.offsetDelete(ctx, &req, c))
-	}
+	resp, mem, err := a.body(h, ctx, version, body, c)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, mem, err
 	}
 	// Encode into a recycled scratch buffer and return an exact-size copy: one allocation,
 	// whatever the response's size.
-	sp, _ := h.scratch.Get().(*[]byte)
-	if sp == nil {
-		sp = new([]byte)
-	}
+	sp := h.mem.scratch.Get()
 	enc := resp.AppendTo((*sp)[:0])
 	out := make([]byte, len(enc))
 	copy(out, enc)
 	if cap(enc) <= maxScratch {
 		*sp = enc
-		h.scratch.Put(sp)
+		h.mem.scratch.Put(sp)
 	}
-	return out, resp, nil
+	return out, resp, mem, nil
 }
 
-func malformed(key, version int16, err error) error {
+func malformed(key kmsg.Key, version int16, err error) error {
 	return fmt.Errorf("%w: key %d version %d: %w", ErrMalformed, key, version, err)
 }
 
 // authorized asks the Authorizer, allowing everything without one.
-func (h *Handler) authorized(ctx context.Context, key int16, op Operation, typ ResourceType, name string) bool {
+func (h *Handler) authorized(ctx context.Context, key kmsg.Key, op Operation, typ ResourceType, name string) bool {
 	if h.auth == nil {
 		return true
 	}
-	return h.auth.Authorize(ctx, Action{APIKey: key, Operation: op, ResourceType: typ, Name: name})
+	return h.auth.Authorize(ctx, Action{APIKey: key.Int16(), Operation: op, ResourceType: typ, Name: name})
 }
 
 // storeErrorCode maps a store failure for the API key, logging it and recording it in c.
-func (h *Handler) storeErrorCode(ctx context.Context, c *call, key int16, group string, err error) int16 {
+func (h *Handler) storeErrorCode(ctx context.Context, c *call, key kmsg.Key, group string, err error) int16 {
 	c.storeFailed(err)
 	var code int16
 	if h.errorCode != nil {
-		code = h.errorCode(key, err)
+		code = h.errorCode(key.Int16(), err)
 	}
 	if code == 0 {
-		if key == keyOffsetFetch {
+		if key == kmsg.OffsetFetch {
 			code = FetchErrorCode(err)
 		} else {
 			code = StoreErrorCode(err)

@@ -3,12 +3,12 @@ package protocol_test
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/offsetkit/offsetkit/memstore"
@@ -245,62 +245,42 @@ func deny(keys ...string) protocol.Authorizer {
 
 func strp(s string) *string { return &s }
 
-// must carries a result and its error until of(t) fails the test on the error:
-// must(h.OffsetCommit(ctx, req)).of(t).
-func must[T any](v T, err error) result[T] { return result[T]{v, err} }
-
-type result[T any] struct {
-	v   T
-	err error
-}
-
-func (r result[T]) of(t testing.TB) T {
+// commitOK answers req with h and fails the test on a Go error.
+func commitOK(ctx context.Context, t testing.TB, h *protocol.Handler, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
 	t.Helper()
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return r.v
+	resp, err := h.OffsetCommit(ctx, req)
+	require.NoError(t, err)
+	return resp
 }
 
-// eq reports a failure unless got deep-equals want. msg is an optional format and arguments.
-func eq(t testing.TB, want, got any, msg ...any) bool {
+// fetchOK answers req with h and fails the test on a Go error.
+func fetchOK(ctx context.Context, t testing.TB, h *protocol.Handler, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	t.Helper()
-	if reflect.DeepEqual(want, got) {
-		return true
-	}
-	t.Errorf("%s\n got: %#v\nwant: %#v", fmtMsg(msg), got, want)
-	return false
+	resp, err := h.OffsetFetch(ctx, req)
+	require.NoError(t, err)
+	return resp
 }
 
-// eqFatal is eq that stops the test.
-func eqFatal(t testing.TB, want, got any, msg ...any) {
+// deleteOK answers req with h and fails the test on a Go error.
+func deleteOK(ctx context.Context, t testing.TB, h *protocol.Handler, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
 	t.Helper()
-	if !eq(t, want, got, msg...) {
-		t.FailNow()
-	}
+	resp, err := h.OffsetDelete(ctx, req)
+	require.NoError(t, err)
+	return resp
 }
 
-// empty reports a failure unless v has length 0 (a nil or empty slice or map).
-func empty(t testing.TB, v any, msg ...any) {
+// fetchAllOK returns every stored offset of group and fails the test on an error.
+func fetchAllOK(ctx context.Context, t testing.TB, s offsetstore.Store, group string) map[offsetstore.TopicPartition]offsetstore.Offset {
 	t.Helper()
-	if rv := reflect.ValueOf(v); rv.IsValid() && rv.Len() != 0 {
-		t.Errorf("%s: want empty, got %#v", fmtMsg(msg), v)
-	}
+	got, err := s.FetchAll(ctx, group)
+	require.NoError(t, err)
+	return got
 }
 
-func fmtMsg(msg []any) string {
-	if len(msg) == 0 {
-		return "mismatch"
-	}
-	if f, ok := msg[0].(string); ok {
-		return fmt.Sprintf(f, msg[1:]...)
-	}
-	return fmt.Sprint(msg...)
-}
-
-func mustOK(t testing.TB, err error) {
+// listGroupsOK returns the store's groups and fails the test on an error.
+func listGroupsOK(ctx context.Context, t testing.TB, s offsetstore.Store) []string {
 	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
+	got, err := s.ListGroups(ctx)
+	require.NoError(t, err)
+	return got
 }

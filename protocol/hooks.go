@@ -32,7 +32,13 @@ const (
 //     COORDINATOR_LOAD_IN_PROGRESS, ...) or, for v9+ KIP-848 groups, UNKNOWN_MEMBER_ID or
 //     STALE_MEMBER_EPOCH;
 //   - OpOffsetDelete: after the DELETE ACL and a non-empty group id, even when no partition
-//     passed the topic checks, so that group errors still surface.
+//     passed the topic checks, so that group errors still surface;
+//   - OpTxnOffsetCommit: as OpOffsetCommit, after a non-empty group id and the
+//     TxnValidator's acceptance; MemberID, InstanceID and Generation from v3 (KIP-447), "",
+//     nil and -1 before. Kafka validates it like OffsetCommit but skips two rules
+//     (ClassicGroup.validateOffsetCommit with isTransactional): generation -1 with an empty
+//     member id and no instance id is accepted on a group with members, and a group completing
+//     a rebalance is accepted; a validator applies the same exemptions.
 type GroupRequest struct {
 	Op      GroupOp
 	Version int16 // the request's version
@@ -55,6 +61,31 @@ type GroupResult struct {
 	// Subscribed lists, for OpOffsetDelete, the topics of GroupRequest.Topics the group is
 	// subscribed to: their partitions get GROUP_SUBSCRIBED_TO_TOPIC. Ignored for other ops.
 	Subscribed []string
+
+	// Fenced makes the Handler's store write for this acceptance conditional on the group's
+	// fence being Fence at the moment the store applies it (offsetstore.Fencer): the
+	// coordinator moves the fence whenever the facts it accepted the request on change (a
+	// new generation, a new owner, a write that timed out), so a write accepted under old
+	// facts can never land after newer ones. When the store refuses the write with
+	// offsetstore.ErrFenced the Handler asks the GroupValidator again, as if the request had
+	// arrived after the change, and answers with its new verdict (ILLEGAL_GENERATION,
+	// REBALANCE_IN_PROGRESS, UNKNOWN_MEMBER_ID, NOT_COORDINATOR, GROUP_SUBSCRIBED_TO_TOPIC,
+	// ...) or writes again under the new fence; after a few such rounds it answers the
+	// retriable code of a store failure. Over a store that is not an offsetstore.Fencer the
+	// write is made unconditionally: a coordinator that fences must check the store first.
+	// Fenced is ignored for OffsetFetch, which writes nothing.
+	Fenced bool
+	// Fence is the group fence epoch the request was accepted under; see Fenced.
+	Fence int64
+	// Done, when not nil, is called exactly once after the Handler is finished with the store
+	// write this acceptance covers: with nil when the write succeeded or nothing was written,
+	// and otherwise with the write's error (offsetstore.ErrFenced, a timeout, a store
+	// failure). A coordinator uses it to track writes in flight: to hold a change of
+	// generation until the writes accepted under the old one have returned (over a store
+	// without fences), or to move the fence after a write failed, so that a write that
+	// timed out in the Handler but is still travelling to the store can never land after
+	// the next write is acknowledged. Done must not block for long.
+	Done func(err error)
 }
 
 // GroupValidator is the group coordinator's say in an offset request: member, generation,
@@ -99,7 +130,9 @@ const (
 // Operation is the ACL operation an authorization check is about.
 type Operation int8
 
-// ACL operations used by the offset APIs (kafka-offsets.md section 2.4).
+// ACL operations used by the offset APIs, as KafkaApis checks them: READ on the group and
+// topics for commits, DESCRIBE for fetches, DELETE on the group for OffsetDelete, WRITE on a
+// transactional id.
 const (
 	OperationRead     Operation = iota + 1 // READ
 	OperationWrite                         // WRITE
@@ -164,3 +197,38 @@ type TopicResolverFunc func(ctx context.Context, ref TopicRef) (TopicRef, bool)
 func (f TopicResolverFunc) ResolveTopic(ctx context.Context, ref TopicRef) (TopicRef, bool) {
 	return f(ctx, ref)
 }
+
+// TxnRequest is what a TxnValidator is asked about: the producer of one TxnOffsetCommit, after
+// the request layer's checks and before the group's, at the point where Kafka verifies the
+// transaction with its transaction coordinator (KIP-890).
+type TxnRequest struct {
+	Version         int16 // the TxnOffsetCommit's version
+	TransactionalID string
+	ProducerID      int64
+	ProducerEpoch   int16
+	Group           string
+}
+
+// TxnValidator is the transaction coordinator's say in a TxnOffsetCommit: whether ProducerID
+// and ProducerEpoch are the transactional id's current producer, with a transaction in
+// progress to which the group's offsets were added (AddOffsetsToTxn). From version 5 a
+// coordinator on Kafka's transaction protocol 2 adds the group itself instead, as Kafka does.
+//
+// ValidateTxn returns nil to accept. To refuse it returns the coordinator's verdict as a
+// *kerr.Error (or an error wrapping one), the codes Kafka's transaction coordinator gives a
+// verification: kerr.InvalidProducerIDMapping (no such producer for the transactional id),
+// kerr.ProducerFenced (an older epoch), kerr.TransactionAbortable (no transaction in progress,
+// or the group not in it), kerr.ConcurrentTransactions (the transaction is completing), or a
+// coordinator error. The Handler answers it the way Kafka's broker answers a failed
+// verification: PRODUCER_FENCED as INVALID_PRODUCER_EPOCH, TRANSACTION_ABORTABLE as
+// INVALID_TXN_STATE below version 4 (clients before KIP-890 do not know it). Any other error
+// is answered with COORDINATOR_NOT_AVAILABLE.
+type TxnValidator interface {
+	ValidateTxn(ctx context.Context, req TxnRequest) error
+}
+
+// TxnValidatorFunc adapts a function to a TxnValidator.
+type TxnValidatorFunc func(ctx context.Context, req TxnRequest) error
+
+// ValidateTxn calls f(ctx, req).
+func (f TxnValidatorFunc) ValidateTxn(ctx context.Context, req TxnRequest) error { return f(ctx, req) }

@@ -3,10 +3,11 @@ package protocol_test
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
@@ -20,26 +21,20 @@ func viaFrame(t *testing.T, h *protocol.Handler, req kmsg.Request) kmsg.Response
 	t.Helper()
 	cid := "matrix"
 	hdr, decoded, err := protocol.ReadRequest(frame(req, 77, &cid))
-	mustOK(t, err)
+	require.NoError(t, err)
 	resp, err := h.Handle(context.Background(), decoded)
-	mustOK(t, err)
+	require.NoError(t, err)
 	out := protocol.AppendResponse(nil, hdr, resp)
-	if got := binary.BigEndian.Uint32(out); int(got) != len(out)-4 {
-		t.Fatalf("size prefix %d for %d bytes", got, len(out)-4)
-	}
-	if got := int32(binary.BigEndian.Uint32(out[4:])); got != 77 {
-		t.Fatalf("correlation id %d", got)
-	}
+	require.Equal(t, len(out)-4, int(binary.BigEndian.Uint32(out)), "size prefix")
+	require.Equal(t, int32(77), int32(binary.BigEndian.Uint32(out[4:])), "correlation id")
 	body := out[8:]
 	dec := kmsg.ResponseForKey(req.Key())
 	dec.SetVersion(req.GetVersion())
 	if dec.IsFlexible() {
-		if body[0] != 0 {
-			t.Fatalf("response header tags %d", body[0])
-		}
+		require.Zero(t, body[0], "response header tags")
 		body = body[1:]
 	}
-	mustOK(t, dec.ReadFrom(body))
+	require.NoError(t, dec.ReadFrom(body))
 	return dec
 }
 
@@ -47,10 +42,10 @@ func viaFrame(t *testing.T, h *protocol.Handler, req kmsg.Request) kmsg.Response
 func viaBody(t *testing.T, h *protocol.Handler, req kmsg.Request) kmsg.Response {
 	t.Helper()
 	out, err := h.HandleBody(context.Background(), req.Key(), req.GetVersion(), req.AppendTo(nil))
-	mustOK(t, err)
+	require.NoError(t, err)
 	dec := kmsg.ResponseForKey(req.Key())
 	dec.SetVersion(req.GetVersion())
-	mustOK(t, dec.ReadFrom(out))
+	require.NoError(t, dec.ReadFrom(out))
 	return dec
 }
 
@@ -74,16 +69,16 @@ func TestVersionMatrix(t *testing.T) {
 					req.Topics[0].Partitions[0].Timestamp = 1234
 					req.RetentionTimeMillis = 60_000
 					resp := path.send(t, h, req).(*kmsg.OffsetCommitResponse)
-					eqFatal(t, 1, len(resp.Topics))
+					require.Equal(t, 1, len(resp.Topics))
 					rt := resp.Topics[0]
 					if v >= 10 {
-						eq(t, topicID("t"), rt.TopicID, "topic id echoed")
+						assert.Equal(t, topicID("t"), rt.TopicID, "topic id echoed")
 					} else {
-						eq(t, "t", rt.Topic)
+						assert.Equal(t, "t", rt.Topic)
 					}
-					eq(t, []kmsg.OffsetCommitResponseTopicPartition{{Partition: 0}, {Partition: 1}}, rt.Partitions)
+					assert.Equal(t, []kmsg.OffsetCommitResponseTopicPartition{{Partition: 0}, {Partition: 1}}, rt.Partitions)
 
-					got := must(st.FetchAll(ctx, "g")).of(t)
+					got := fetchAllOK(ctx, t, st, "g")
 					want0 := offsetstore.Offset{Offset: 100, LeaderEpoch: -1, Metadata: "m", CommitTime: fixedNow}
 					if v >= 6 {
 						want0.LeaderEpoch = 5
@@ -99,12 +94,12 @@ func TestVersionMatrix(t *testing.T) {
 					if v >= 6 {
 						want1.LeaderEpoch = 6
 					}
-					eq(t, map[offsetstore.TopicPartition]offsetstore.Offset{{Topic: "t", Partition: 0}: want0, {Topic: "t", Partition: 1}: want1}, got)
+					assert.Equal(t, map[offsetstore.TopicPartition]offsetstore.Offset{{Topic: "t", Partition: 0}: want0, {Topic: "t", Partition: 1}: want1}, got)
 				})
 				t.Run("OffsetFetch/v"+itoa(v), func(t *testing.T) {
 					st := newStore(t)
 					h := protocol.New(st, protocol.Options{Now: clock, TopicIDs: testIDs})
-					mustOK(t, offsetstore.CommitOne(ctx, st, "g", offsetstore.TopicPartition{Topic: "t", Partition: 0},
+					require.NoError(t, offsetstore.CommitOne(ctx, st, "g", offsetstore.TopicPartition{Topic: "t", Partition: 0},
 						offsetstore.Offset{Offset: 7, LeaderEpoch: 3, Metadata: "x", CommitTime: fixedNow}))
 					epoch := int32(-1)
 					if v >= 5 {
@@ -122,29 +117,29 @@ func TestVersionMatrix(t *testing.T) {
 						req.Groups = append(req.Groups, extra.Groups...)
 					}
 					got := fetchResults(path.send(t, h, req).(*kmsg.OffsetFetchResponse))
-					eq(t, fetchGroupResult{Partitions: map[string]fetched{
+					assert.Equal(t, fetchGroupResult{Partitions: map[string]fetched{
 						name + "/0": {Offset: 7, Epoch: epoch, Metadata: "x"},
 						name + "/1": missingFetch,
 					}, Count: 2}, got[0])
 					if v >= 8 {
-						eqFatal(t, 2, len(got))
-						eq(t, fetchGroupResult{Partitions: map[string]fetched{name + "/0": missingFetch}, Count: 1}, got[1])
+						require.Equal(t, 2, len(got))
+						assert.Equal(t, fetchGroupResult{Partitions: map[string]fetched{name + "/0": missingFetch}, Count: 1}, got[1])
 					}
 					if v >= 2 {
 						all := fetchResults(path.send(t, h, fetchReq(v, "g")).(*kmsg.OffsetFetchResponse))
-						eq(t, []fetchGroupResult{{Partitions: map[string]fetched{name + "/0": {Offset: 7, Epoch: epoch, Metadata: "x"}}, Count: 1}}, all, "fetch all")
+						assert.Equal(t, []fetchGroupResult{{Partitions: map[string]fetched{name + "/0": {Offset: 7, Epoch: epoch, Metadata: "x"}}, Count: 1}}, all, "fetch all")
 					}
 				})
 			}
 			t.Run("OffsetDelete/v0", func(t *testing.T) {
 				st := newStore(t)
 				h := protocol.New(st, protocol.Options{Now: clock})
-				mustOK(t, st.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{{Topic: "t", Partition: 0}: {Offset: 1}, {Topic: "t", Partition: 1}: {Offset: 2}}))
+				require.NoError(t, st.Commit(ctx, "g", map[offsetstore.TopicPartition]offsetstore.Offset{{Topic: "t", Partition: 0}: {Offset: 1}, {Topic: "t", Partition: 1}: {Offset: 2}}))
 				resp := path.send(t, h, deleteReq("g", "t", []int32{0})).(*kmsg.OffsetDeleteResponse)
 				top, codesGot := deleteCodes(resp)
-				eq(t, int16(0), top)
-				eq(t, codes("t/0", none), codesGot)
-				eq(t, []offsetstore.TopicPartition{{Topic: "t", Partition: 1}}, offsetstore.SortedPartitions(must(st.FetchAll(ctx, "g")).of(t)))
+				assert.Equal(t, int16(0), top)
+				assert.Equal(t, codes("t/0", none), codesGot)
+				assert.Equal(t, []offsetstore.TopicPartition{{Topic: "t", Partition: 1}}, offsetstore.SortedPartitions(fetchAllOK(ctx, t, st, "g")))
 			})
 		})
 	}
@@ -164,8 +159,8 @@ func TestUnsupported(t *testing.T) {
 		}
 		return m
 	}
-	eq(t, map[int16][2]int16{8: {0, 9}, 9: {0, 9}, 47: {0, 0}}, adv(plain), "without TopicIDs")
-	eq(t, map[int16][2]int16{8: {0, 10}, 9: {0, 10}, 47: {0, 0}}, adv(withIDs), "with TopicIDs")
+	assert.Equal(t, map[int16][2]int16{kmsg.OffsetCommit.Int16(): {0, 9}, kmsg.OffsetFetch.Int16(): {0, 9}, kmsg.OffsetDelete.Int16(): {0, 0}}, adv(plain), "without TopicIDs")
+	assert.Equal(t, map[int16][2]int16{kmsg.OffsetCommit.Int16(): {0, 10}, kmsg.OffsetFetch.Int16(): {0, 10}, kmsg.OffsetDelete.Int16(): {0, 0}}, adv(withIDs), "with TopicIDs")
 
 	v10 := commitReq(10, "g", -1, "", "t", []part{{0, 1, -1, nil}})
 	fetch10 := fetchReq(10, "g", "t", []int32{0})
@@ -180,21 +175,25 @@ func TestUnsupported(t *testing.T) {
 		"Handle commit v10":           func() error { _, err := plain.Handle(ctx, v10); return err },
 		"Handle Metadata":             func() error { _, err := plain.Handle(ctx, kmsg.NewPtrMetadataRequest()); return err },
 		"Handle TxnOffsetCommit":      func() error { _, err := plain.Handle(ctx, kmsg.NewPtrTxnOffsetCommitRequest()); return err },
-		"Handle nil":                  func() error { _, err := plain.Handle(ctx, nil); return err },
-		"HandleBody commit v10":       func() error { _, err := plain.HandleBody(ctx, 8, 10, v10.AppendTo(nil)); return err },
-		"HandleBody commit v11":       func() error { _, err := withIDs.HandleBody(ctx, 8, 11, nil); return err },
-		"HandleBody key 3":            func() error { _, err := withIDs.HandleBody(ctx, 3, 0, nil); return err },
-		"HandleBody delete v1":        func() error { _, err := withIDs.HandleBody(ctx, 47, 1, nil); return err },
+		"HandleBody commit v10": func() error {
+			_, err := plain.HandleBody(ctx, kmsg.OffsetCommit.Int16(), 10, v10.AppendTo(nil))
+			return err
+		},
+		"HandleBody commit v11": func() error { _, err := withIDs.HandleBody(ctx, kmsg.OffsetCommit.Int16(), 11, nil); return err },
+		"HandleBody key 3":      func() error { _, err := withIDs.HandleBody(ctx, kmsg.Metadata.Int16(), 0, nil); return err },
+		"HandleBody delete v1":  func() error { _, err := withIDs.HandleBody(ctx, kmsg.OffsetDelete.Int16(), 1, nil); return err },
 	} {
-		if err := call(); !errors.Is(err, protocol.ErrUnsupported) {
-			t.Errorf("%s: err = %v, want ErrUnsupported", name, err)
-		}
+		assert.ErrorIs(t, call(), protocol.ErrUnsupported, name)
 	}
-	if _, err := plain.HandleBody(ctx, 9, 3, []byte{0, 5, 'a'}); !errors.Is(err, protocol.ErrMalformed) {
-		t.Errorf("truncated body: err = %v, want ErrMalformed", err)
-	}
-	if _, err := plain.OffsetCommit(ctx, nil); err == nil {
-		t.Error("nil request: no error")
+	_, err := plain.HandleBody(ctx, kmsg.OffsetFetch.Int16(), 3, []byte{0, 5, 'a'})
+	assert.ErrorIs(t, err, protocol.ErrMalformed, "truncated body")
+	for name, call := range map[string]func() error{
+		"Handle":       func() error { _, err := plain.Handle(ctx, nil); return err },
+		"OffsetCommit": func() error { _, err := plain.OffsetCommit(ctx, nil); return err },
+		"OffsetFetch":  func() error { _, err := plain.OffsetFetch(ctx, nil); return err },
+		"OffsetDelete": func() error { _, err := plain.OffsetDelete(ctx, nil); return err },
+	} {
+		assert.ErrorIs(t, call(), protocol.ErrMalformed, "%s(nil)", name)
 	}
 }
 

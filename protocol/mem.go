@@ -2,6 +2,9 @@ package protocol
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/offsetkit/offsetkit/offsetstore"
+	"github.com/offsetkit/offsetkit/protocol/internal/respmem"
 )
 
 // The memory of one response. The typed entry points use a fresh one for each request, and it
@@ -12,103 +15,135 @@ import (
 // maxPooledParts is the largest number of partitions whose response memory is recycled.
 const maxPooledParts = 256
 
-// carve hands out consecutive, zeroed sub-slices of one buffer.
-type carve[T any] struct {
-	buf  []T
-	used int
+// maxScratch is the largest HandleBody encoding buffer that is recycled.
+const maxScratch = 64 << 10
+
+// maxPooledBatch is the largest commit batch or fetch lookup whose working memory is recycled.
+const maxPooledBatch = 64
+
+// maxPooledCounts is the largest error-count slice that is recycled.
+const maxPooledCounts = 64
+
+// mems is every pool of a Handler: one per kind of memory it recycles. A Store copies what it
+// is given and keeps nothing of a FetchInto's slices (the offsetstore contract), so a batch or
+// a lookup is free again once the Store call returns; a response HandleBody built is free
+// once it is encoded and observed.
+type mems struct {
+	fetch   respmem.Pool[fetchMem]
+	commit  respmem.Pool[commitMem]
+	batches respmem.Pool[commitBatch]
+	lookups respmem.Pool[fetchScratch]
+	scratch respmem.Pool[[]byte]       // HandleBody's encoding buffers
+	counts  respmem.Pool[[]ErrorCount] // the Observer's error counts
 }
 
-// reset makes room for n elements in total, reusing the buffer when it is large enough.
-func (c *carve[T]) reset(n int) {
-	if cap(c.buf) < n {
-		c.buf = make([]T, n)
-	} else {
-		c.buf = c.buf[:n]
-		clear(c.buf)
-	}
-	c.used = 0
+// commitBatch is the partitions and offsets of one commit, in request order (a partition named
+// twice: the later wins, as in the map Store.Commit is given).
+type commitBatch struct {
+	tps  []offsetstore.TopicPartition
+	offs []offsetstore.Offset
+	m    map[offsetstore.TopicPartition]offsetstore.Offset // for stores without CommitSlice
 }
 
-// take returns the next n elements with capacity n. When reset did not make room for them it
-// starts a new buffer; slices handed out before stay valid.
-func (c *carve[T]) take(n int) []T {
-	if n == 0 {
-		return []T{}
+func (h *Handler) getCommitBatch(n int) *commitBatch {
+	b := h.mem.batches.Get()
+	if cap(b.tps) < n {
+		b.tps, b.offs = make([]offsetstore.TopicPartition, 0, n), make([]offsetstore.Offset, 0, n)
 	}
-	if c.used+n > len(c.buf) {
-		c.buf = make([]T, max(n, 2*len(c.buf)))
-		c.used = 0
-	}
-	s := c.buf[c.used : c.used+n : c.used+n]
-	c.used += n
-	return s
+	return b
 }
 
-// release drops every reference the buffer holds and reports whether it is small enough to
-// keep.
-func (c *carve[T]) release() bool {
-	clear(c.buf)
-	c.used = 0
-	return cap(c.buf) <= maxPooledParts
+// putCommitBatch recycles b unless it is large. It does not clear b.tps and b.offs (a measured
+// cost on every commit): the next request overwrites them, and the pool drops what it holds
+// within two garbage collections, so the strings they refer to are kept a bounded while.
+func (h *Handler) putCommitBatch(b *commitBatch) {
+	if cap(b.tps) > maxPooledBatch {
+		return
+	}
+	clear(b.m)
+	b.tps, b.offs = b.tps[:0], b.offs[:0]
+	h.mem.batches.Put(b)
+}
+
+// fetchScratch is the per-request working memory of an explicit-topics fetch: the partitions
+// looked up and the store's answers, index by index.
+type fetchScratch struct {
+	lookup []offsetstore.TopicPartition
+	dst    []offsetstore.Offset
+	found  []bool
+}
+
+// getFetchScratch returns a recycled fetchScratch with room for n partitions and no lookups.
+func (h *Handler) getFetchScratch(n int) *fetchScratch {
+	fs := h.mem.lookups.Get()
+	if cap(fs.lookup) < n {
+		*fs = fetchScratch{
+			lookup: make([]offsetstore.TopicPartition, 0, n),
+			dst:    make([]offsetstore.Offset, n),
+			found:  make([]bool, n),
+		}
+	}
+	return fs
+}
+
+// putFetchScratch recycles fs unless it is large, first dropping the strings it refers to.
+func (h *Handler) putFetchScratch(fs *fetchScratch) {
+	if cap(fs.lookup) > maxPooledBatch {
+		return
+	}
+	clear(fs.lookup[:cap(fs.lookup)])
+	clear(fs.dst[:cap(fs.dst)])
+	fs.lookup, fs.dst, fs.found = fs.lookup[:0], fs.dst[:cap(fs.dst)], fs.found[:cap(fs.found)]
+	h.mem.lookups.Put(fs)
 }
 
 // fetchMem is the memory of an OffsetFetch response.
 type fetchMem struct {
 	resp   kmsg.OffsetFetchResponse
 	empty  string // what every partition answered without metadata points to
-	groups carve[kmsg.OffsetFetchResponseGroup]
-	topics carve[kmsg.OffsetFetchResponseGroupTopic]
-	parts  carve[kmsg.OffsetFetchResponseGroupTopicPartition]
-	mds    carve[string]
+	groups respmem.Carve[kmsg.OffsetFetchResponseGroup]
+	topics respmem.Carve[kmsg.OffsetFetchResponseGroupTopic]
+	parts  respmem.Carve[kmsg.OffsetFetchResponseGroupTopicPartition]
+	mds    respmem.Carve[string]
 
 	// v0-v7, answered in the v8 form and folded back.
 	reqGroup  kmsg.OffsetFetchRequestGroup
-	reqTopics carve[kmsg.OffsetFetchRequestGroupTopic]
+	reqTopics respmem.Carve[kmsg.OffsetFetchRequestGroupTopic]
 	group     kmsg.OffsetFetchResponseGroup
-	otopics   carve[kmsg.OffsetFetchResponseTopic]
-	oparts    carve[kmsg.OffsetFetchResponseTopicPartition]
+	otopics   respmem.Carve[kmsg.OffsetFetchResponseTopic]
+	oparts    respmem.Carve[kmsg.OffsetFetchResponseTopicPartition]
 }
 
-func (h *Handler) getFetchMem() *fetchMem {
-	if m, ok := h.fetchMems.Get().(*fetchMem); ok {
-		return m
-	}
-	return new(fetchMem)
-}
+func (h *Handler) getFetchMem() *fetchMem { return h.mem.fetch.Get() }
 
 func (h *Handler) putFetchMem(m *fetchMem) {
 	m.resp, m.reqGroup, m.group = kmsg.OffsetFetchResponse{}, kmsg.OffsetFetchRequestGroup{}, kmsg.OffsetFetchResponseGroup{}
-	small := m.groups.release()
-	small = m.topics.release() && small
-	small = m.parts.release() && small
-	small = m.mds.release() && small
-	small = m.reqTopics.release() && small
-	small = m.otopics.release() && small
-	small = m.oparts.release() && small
+	small := m.groups.Release(maxPooledParts)
+	small = m.topics.Release(maxPooledParts) && small
+	small = m.parts.Release(maxPooledParts) && small
+	small = m.mds.Release(maxPooledParts) && small
+	small = m.reqTopics.Release(maxPooledParts) && small
+	small = m.otopics.Release(maxPooledParts) && small
+	small = m.oparts.Release(maxPooledParts) && small
 	if small {
-		h.fetchMems.Put(m)
+		h.mem.fetch.Put(m)
 	}
 }
 
 // commitMem is the memory of an OffsetCommit response.
 type commitMem struct {
 	resp   kmsg.OffsetCommitResponse
-	topics carve[kmsg.OffsetCommitResponseTopic]
-	parts  carve[kmsg.OffsetCommitResponseTopicPartition]
+	topics respmem.Carve[kmsg.OffsetCommitResponseTopic]
+	parts  respmem.Carve[kmsg.OffsetCommitResponseTopicPartition]
 }
 
-func (h *Handler) getCommitMem() *commitMem {
-	if m, ok := h.commitMems.Get().(*commitMem); ok {
-		return m
-	}
-	return new(commitMem)
-}
+func (h *Handler) getCommitMem() *commitMem { return h.mem.commit.Get() }
 
 func (h *Handler) putCommitMem(m *commitMem) {
 	m.resp = kmsg.OffsetCommitResponse{}
-	small := m.topics.release()
-	small = m.parts.release() && small
+	small := m.topics.Release(maxPooledParts)
+	small = m.parts.Release(maxPooledParts) && small
 	if small {
-		h.commitMems.Put(m)
+		h.mem.commit.Put(m)
 	}
 }

@@ -1,9 +1,7 @@
 package protocol
 
 import (
-	"cmp"
 	"context"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -73,9 +71,6 @@ func (c *call) storeFailed(err error) {
 	}
 }
 
-// maxPooledCounts is the largest error-count slice that is recycled.
-const maxPooledCounts = 64
-
 // observe reports one request to the Observer, which must be set. resp may be nil or a typed
 // nil pointer when err is set.
 func (h *Handler) observe(ctx context.Context, key, version int16, start time.Time, resp kmsg.Response, c *call, err error) {
@@ -83,57 +78,16 @@ func (h *Handler) observe(ctx context.Context, key, version int16, start time.Ti
 	if c != nil {
 		ev.StoreErr = c.storeErr
 	}
-	cp, _ := h.counts.Get().(*[]ErrorCount)
-	if cp == nil {
-		cp = new([]ErrorCount)
-	}
-	ec := errorCounter((*cp)[:0])
-	switch r := resp.(type) {
-	case *kmsg.OffsetCommitResponse:
-		if r != nil {
-			for i := range r.Topics {
-				for j := range r.Topics[i].Partitions {
-					ec.add(r.Topics[i].Partitions[j].ErrorCode)
-				}
-			}
-		}
-	case *kmsg.OffsetFetchResponse:
-		if r != nil {
-			ec.add(r.ErrorCode)
-			for i := range r.Topics {
-				for j := range r.Topics[i].Partitions {
-					ec.add(r.Topics[i].Partitions[j].ErrorCode)
-				}
-			}
-			for i := range r.Groups {
-				g := &r.Groups[i]
-				ec.add(g.ErrorCode)
-				for j := range g.Topics {
-					for k := range g.Topics[j].Partitions {
-						ec.add(g.Topics[j].Partitions[k].ErrorCode)
-					}
-				}
-			}
-		}
-	case *kmsg.OffsetDeleteResponse:
-		if r != nil {
-			ec.add(r.ErrorCode)
-			for i := range r.Topics {
-				for j := range r.Topics[i].Partitions {
-					ec.add(r.Topics[i].Partitions[j].ErrorCode)
-				}
-			}
-		}
-	}
+	cp := h.mem.counts.Get()
+	ec := CountErrors((*cp)[:0], resp)
 	if len(ec) > 0 {
-		slices.SortFunc(ec, func(a, b ErrorCount) int { return cmp.Compare(a.Code, b.Code) })
 		ev.Errors = ec
 	}
 	h.obs.ObserveRequest(ctx, ev)
 	if cap(ec) <= maxPooledCounts {
 		clear(ec)
 		*cp = ec[:0]
-		h.counts.Put(cp)
+		h.mem.counts.Put(cp)
 	}
 }
 

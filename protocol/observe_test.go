@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -88,7 +90,7 @@ func TestObserver(t *testing.T) {
 	seed := func(t *testing.T, st offsetstore.Store) {
 		t.Helper()
 		o := offsetstore.Offset{Offset: 5, LeaderEpoch: -1}
-		mustOK(t, st.Commit(context.Background(), "g", map[offsetstore.TopicPartition]offsetstore.Offset{
+		require.NoError(t, st.Commit(context.Background(), "g", map[offsetstore.TopicPartition]offsetstore.Offset{
 			{Topic: "t", Partition: 0}: o, {Topic: "t", Partition: 1}: o,
 		}))
 	}
@@ -127,62 +129,62 @@ func TestObserver(t *testing.T) {
 		wantWrite bool  // the request must have committed something
 	}{
 		{name: "commit v0 ok", req: commitReq(0, "g", -1, "", "t", []part{{0, 1, -1, ok}}),
-			key: 8, ver: 0, wantWrite: true},
+			key: kmsg.OffsetCommit.Int16(), ver: 0, wantWrite: true},
 		{name: "commit v1 ok", req: commitReq(1, "g", -1, "", "t", []part{{0, 1, -1, ok}}),
-			key: 8, ver: 1, wantWrite: true},
+			key: kmsg.OffsetCommit.Int16(), ver: 1, wantWrite: true},
 		{name: "commit v9 metadata too large twice", req: commitReq(9, "g", -1, "", "t",
 			[]part{{0, 1, -1, &big}, {1, 1, -1, ok}, {2, 1, -1, &big}}),
-			opts: protocol.Options{MaxMetadataBytes: 4}, key: 8, ver: 9,
+			opts: protocol.Options{MaxMetadataBytes: 4}, key: kmsg.OffsetCommit.Int16(), ver: 9,
 			errors: counts(int(kerr.OffsetMetadataTooLarge.Code), 2), wantWrite: true},
 		{name: "commit v9 mixed codes", req: commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, &big}, {7, 1, -1, ok}},
 			"u", []part{{0, 1, -1, ok}}, "denied", []part{{0, 1, -1, ok}, {1, 1, -1, ok}}),
 			opts: protocol.Options{MaxMetadataBytes: 4, Topics: topicsOf(map[string]int32{"t": 4, "denied": 4}),
 				Authorizer: deny("READ:TOPIC:denied")},
-			key: 8, ver: 9, errors: counts(
+			key: kmsg.OffsetCommit.Int16(), ver: 9, errors: counts(
 				int(kerr.UnknownTopicOrPartition.Code), 2, // t/7, u/0
 				int(kerr.OffsetMetadataTooLarge.Code), 1, // t/0
 				int(kerr.TopicAuthorizationFailed.Code), 2)}, // denied/0, denied/1
 		{name: "commit v9 store failure", req: commitReq(9, "g", -1, "", "t", []part{{0, 1, -1, ok}, {1, 1, -1, ok}}),
-			fault: faults{commitErr: boom}, key: 8, ver: 9,
+			fault: faults{commitErr: boom}, key: kmsg.OffsetCommit.Int16(), ver: 9,
 			errors: counts(int(kerr.CoordinatorNotAvailable.Code), 2), storeErr: boom},
 		{name: "commit v9 store failure in group check", req: commitReq(9, "g", 3, "m", "t", []part{{0, 1, -1, ok}}),
-			fault: faults{fetchAllErr: boom}, key: 8, ver: 9,
+			fault: faults{fetchAllErr: boom}, key: kmsg.OffsetCommit.Int16(), ver: 9,
 			errors: counts(int(kerr.CoordinatorNotAvailable.Code), 1), storeErr: boom},
 		{name: "commit v11 unsupported", req: commitReq(11, "g", -1, "", "t", []part{{0, 1, -1, ok}}),
-			key: 8, ver: 11, err: protocol.ErrUnsupported},
+			key: kmsg.OffsetCommit.Int16(), ver: 11, err: protocol.ErrUnsupported},
 		{name: "commit v10 unsupported without TopicIDs", req: commitReq(10, "g", -1, "", "t", []part{{0, 1, -1, ok}}),
-			key: 8, ver: 10, err: protocol.ErrUnsupported},
-		{name: "fetch v0 ok", req: fetchReq(0, "g", "t", []int32{0, 1, 2}), key: 9, ver: 0},
+			key: kmsg.OffsetCommit.Int16(), ver: 10, err: protocol.ErrUnsupported},
+		{name: "fetch v0 ok", req: fetchReq(0, "g", "t", []int32{0, 1, 2}), key: kmsg.OffsetFetch.Int16(), ver: 0},
 		{name: "fetch v1 store failure on every partition", req: fetchReq(1, "g", "t", []int32{0, 1, 2}),
-			fault: faults{fetchErr: boom}, key: 9, ver: 1,
+			fault: faults{fetchErr: boom}, key: kmsg.OffsetFetch.Int16(), ver: 1,
 			errors: counts(int(kerr.NotCoordinator.Code), 3), storeErr: boom},
 		{name: "fetch v5 store failure at top level", req: fetchReq(5, "g", "t", []int32{0, 1, 2}),
-			fault: faults{fetchErr: boom}, key: 9, ver: 5,
+			fault: faults{fetchErr: boom}, key: kmsg.OffsetFetch.Int16(), ver: 5,
 			errors: counts(int(kerr.NotCoordinator.Code), 1), storeErr: boom},
-		{name: "fetch v7 all ok", req: fetchReq(7, "g"), key: 9, ver: 7},
+		{name: "fetch v7 all ok", req: fetchReq(7, "g"), key: kmsg.OffsetFetch.Int16(), ver: 7},
 		{name: "fetch v7 all, store failure", req: fetchReq(7, "g"), fault: faults{fetchAllErr: boom},
-			key: 9, ver: 7, errors: counts(int(kerr.NotCoordinator.Code), 1), storeErr: boom},
+			key: kmsg.OffsetFetch.Int16(), ver: 7, errors: counts(int(kerr.NotCoordinator.Code), 1), storeErr: boom},
 		{name: "fetch v8 two groups, store failure on each", req: twoGroups(),
-			fault: faults{fetchErr: boom, fetchAllErr: boom}, key: 9, ver: 8,
+			fault: faults{fetchErr: boom, fetchAllErr: boom}, key: kmsg.OffsetFetch.Int16(), ver: 8,
 			errors: counts(int(kerr.NotCoordinator.Code), 2), storeErr: boom},
 		{name: "fetch v9 topic denied", req: fetchReq(9, "g", "t", []int32{0}, "denied", []int32{0, 1}),
-			opts: protocol.Options{Authorizer: deny("DESCRIBE:TOPIC:denied")}, key: 9, ver: 9,
+			opts: protocol.Options{Authorizer: deny("DESCRIBE:TOPIC:denied")}, key: kmsg.OffsetFetch.Int16(), ver: 9,
 			errors: counts(int(kerr.TopicAuthorizationFailed.Code), 2)},
 		{name: "fetch v9 group denied", req: fetchReq(9, "g", "t", []int32{0}),
-			opts: protocol.Options{Authorizer: deny("DESCRIBE:GROUP:g")}, key: 9, ver: 9,
+			opts: protocol.Options{Authorizer: deny("DESCRIBE:GROUP:g")}, key: kmsg.OffsetFetch.Int16(), ver: 9,
 			errors: counts(int(kerr.GroupAuthorizationFailed.Code), 1)},
 		{name: "fetch v10 unsupported without TopicIDs", req: fetchReq(10, "g", "t", []int32{0}),
-			key: 9, ver: 10, err: protocol.ErrUnsupported},
-		{name: "delete ok", req: deleteReq("g", "t", 0, 1), key: 47, ver: 0},
-		{name: "delete unknown group", req: deleteReq("nobody", "t", 0), key: 47, ver: 0,
+			key: kmsg.OffsetFetch.Int16(), ver: 10, err: protocol.ErrUnsupported},
+		{name: "delete ok", req: deleteReq("g", "t", 0, 1), key: kmsg.OffsetDelete.Int16(), ver: 0},
+		{name: "delete unknown group", req: deleteReq("nobody", "t", 0), key: kmsg.OffsetDelete.Int16(), ver: 0,
 			errors: counts(int(kerr.GroupIDNotFound.Code), 1)},
 		{name: "delete unknown partitions", req: deleteReq("g", "t", 0, 5, 6),
-			opts: protocol.Options{Topics: topicsOf(map[string]int32{"t": 2})}, key: 47, ver: 0,
+			opts: protocol.Options{Topics: topicsOf(map[string]int32{"t": 2})}, key: kmsg.OffsetDelete.Int16(), ver: 0,
 			errors: counts(int(kerr.UnknownTopicOrPartition.Code), 2)},
 		{name: "delete store failure", req: deleteReq("g", "t", 0), fault: faults{delErr: boom},
-			key: 47, ver: 0, errors: counts(int(kerr.CoordinatorNotAvailable.Code), 1), storeErr: boom},
+			key: kmsg.OffsetDelete.Int16(), ver: 0, errors: counts(int(kerr.CoordinatorNotAvailable.Code), 1), storeErr: boom},
 		{name: "delete v1 unsupported", req: func() kmsg.Request { r := deleteReq("g", "t", 0); r.Version = 1; return r }(),
-			key: 47, ver: 1, err: protocol.ErrUnsupported},
+			key: kmsg.OffsetDelete.Int16(), ver: 1, err: protocol.ErrUnsupported},
 	} {
 		for _, ep := range entryPoints {
 			t.Run(c.name+"/"+ep.name, func(t *testing.T) {
@@ -197,27 +199,23 @@ func TestObserver(t *testing.T) {
 				h := protocol.New(st, opts)
 				err := ep.call(ctx, h, c.req)
 				if c.err == nil {
-					mustOK(t, err)
-				} else if !errors.Is(err, c.err) {
-					t.Fatalf("err %v, want %v", err, c.err)
+					require.NoError(t, err)
+				} else {
+					require.ErrorIs(t, err, c.err)
 				}
 				evs := rec.take()
-				eqFatal(t, 1, len(evs), "events per request")
+				require.Equal(t, 1, len(evs), "events per request")
 				ev := evs[0]
-				eq(t, c.key, ev.Key, "Key")
-				eq(t, c.ver, ev.Version, "Version")
-				eq(t, c.errors, ev.Errors, "Errors")
-				if c.storeErr == nil && ev.StoreErr != nil || !errors.Is(ev.StoreErr, c.storeErr) {
-					t.Errorf("StoreErr %v, want %v", ev.StoreErr, c.storeErr)
+				assert.Equal(t, c.key, ev.Key, "Key")
+				assert.Equal(t, c.ver, ev.Version, "Version")
+				assert.Equal(t, c.errors, ev.Errors, "Errors")
+				assert.ErrorIs(t, ev.StoreErr, c.storeErr, "StoreErr") // nil wants nil
+				assert.ErrorIs(t, ev.Err, c.err, "Err")                // nil wants nil
+				if c.err != nil {
+					assert.Equal(t, err, ev.Err, "Err is the returned error")
 				}
-				if c.err == nil && ev.Err != nil || !errors.Is(ev.Err, c.err) {
-					t.Errorf("Err %v, want %v", ev.Err, c.err)
-				}
-				if c.err != nil && ev.Err != err {
-					t.Errorf("Err %v is not the returned error %v", ev.Err, err)
-				}
-				if c.wantWrite && st.commits < 2 {
-					t.Errorf("the request did not commit")
+				if c.wantWrite {
+					assert.GreaterOrEqual(t, st.commits, 2, "the request did not commit")
 				}
 			})
 		}
@@ -232,53 +230,45 @@ func TestObserverEntryPointErrors(t *testing.T) {
 	one := func(t *testing.T, key, version int16, target error) {
 		t.Helper()
 		evs := rec.take()
-		eqFatal(t, 1, len(evs), "events per request")
+		require.Equal(t, 1, len(evs), "events per request")
 		ev := evs[0]
-		eq(t, key, ev.Key, "Key")
-		eq(t, version, ev.Version, "Version")
-		empty(t, ev.Errors, "Errors")
-		if !errors.Is(ev.Err, target) {
-			t.Errorf("Err %v, want %v", ev.Err, target)
-		}
+		assert.Equal(t, key, ev.Key, "Key")
+		assert.Equal(t, version, ev.Version, "Version")
+		assert.Empty(t, ev.Errors, "Errors")
+		assert.ErrorIs(t, ev.Err, target, "Err")
 	}
 
 	t.Run("HandleBody malformed", func(t *testing.T) {
-		_, err := h.HandleBody(ctx, 8, 2, []byte{0, 10, 'a'}) // a 10-byte group id cut short
-		if !errors.Is(err, protocol.ErrMalformed) {
-			t.Fatalf("err %v", err)
-		}
-		one(t, 8, 2, protocol.ErrMalformed)
+		_, err := h.HandleBody(ctx, kmsg.OffsetCommit.Int16(), 2, []byte{0, 10, 'a'}) // a 10-byte group id cut short
+		require.ErrorIs(t, err, protocol.ErrMalformed)
+		one(t, kmsg.OffsetCommit.Int16(), 2, protocol.ErrMalformed)
 	})
 	t.Run("HandleBody unknown key", func(t *testing.T) {
-		_, err := h.HandleBody(ctx, 18, 3, nil)
-		if !errors.Is(err, protocol.ErrUnsupported) {
-			t.Fatalf("err %v", err)
-		}
-		one(t, 18, 3, protocol.ErrUnsupported)
+		_, err := h.HandleBody(ctx, kmsg.ApiVersions.Int16(), 3, nil)
+		require.ErrorIs(t, err, protocol.ErrUnsupported)
+		one(t, kmsg.ApiVersions.Int16(), 3, protocol.ErrUnsupported)
 	})
 	t.Run("Handle other API", func(t *testing.T) {
 		req := kmsg.NewPtrApiVersionsRequest()
 		req.Version = 3
-		if _, err := h.Handle(ctx, req); !errors.Is(err, protocol.ErrUnsupported) {
-			t.Fatalf("err %v", err)
-		}
-		one(t, 18, 3, protocol.ErrUnsupported)
+		_, err := h.Handle(ctx, req)
+		require.ErrorIs(t, err, protocol.ErrUnsupported)
+		one(t, kmsg.ApiVersions.Int16(), 3, protocol.ErrUnsupported)
 	})
 	t.Run("Handle nil", func(t *testing.T) {
-		if _, err := h.Handle(ctx, nil); !errors.Is(err, protocol.ErrUnsupported) {
-			t.Fatalf("err %v", err)
-		}
-		one(t, -1, -1, protocol.ErrUnsupported)
+		_, err := h.Handle(ctx, nil)
+		require.ErrorIs(t, err, protocol.ErrMalformed)
+		one(t, -1, -1, protocol.ErrMalformed)
 	})
 	t.Run("typed nil", func(t *testing.T) {
 		_, err1 := h.OffsetCommit(ctx, nil)
-		one(t, 8, -1, protocol.ErrMalformed)
+		one(t, kmsg.OffsetCommit.Int16(), -1, protocol.ErrMalformed)
 		_, err2 := h.OffsetFetch(ctx, nil)
-		one(t, 9, -1, protocol.ErrMalformed)
+		one(t, kmsg.OffsetFetch.Int16(), -1, protocol.ErrMalformed)
 		_, err3 := h.OffsetDelete(ctx, nil)
-		one(t, 47, -1, protocol.ErrMalformed)
-		if err1 == nil || err2 == nil || err3 == nil {
-			t.Fatal("nil requests accepted")
-		}
+		one(t, kmsg.OffsetDelete.Int16(), -1, protocol.ErrMalformed)
+		assert.Error(t, err1, "a nil OffsetCommit request accepted")
+		assert.Error(t, err2, "a nil OffsetFetch request accepted")
+		assert.Error(t, err3, "a nil OffsetDelete request accepted")
 	})
 }

@@ -4,13 +4,20 @@
 // A [Handler] serves OffsetCommit (key 8) v0-v10, OffsetFetch (key 9) v0-v10, including the
 // v8+ multi-group form and null topics meaning "all", and OffsetDelete (key 47) v0. Version 10
 // of the first two carries topic ids and is served (and advertised by [Handler.APIVersions])
-// only when [Options].TopicIDs can resolve them. TxnOffsetCommit is not served: a Handler keeps
-// no pending transactional offsets, so it never advertises the key.
+// only when [Options].TopicIDs can resolve them. TxnOffsetCommit (key 28) v0-v6 (v6 also with
+// topic ids) is served when [Options].Transactions checks producers against a transaction
+// coordinator and the store keeps pending offsets (offsetstore.PendingCommitter): a
+// transaction's offsets stay pending, invisible to OffsetFetch and UNSTABLE_OFFSET_COMMIT to
+// one that requires stable offsets, until [Handler.CompleteTransaction] commits or aborts
+// them.
+//
+// Each API is one file (NN_name.go, after its API key) and one row of the dispatch table in
+// api.go, which APIVersions, Handle, HandleBody and the Observer all read.
 //
 // Kafka 4 no longer enables OffsetCommit v0-v1 and OffsetFetch v0, and ZooKeeper-era brokers
 // kept v0 offsets apart from the rest. A Handler serves those versions from the same store as
-// the others, with v1's commit timestamps honoured, so that old clients keep working
-// (kafka-offsets.md section 1.8 recommends this if they are served at all).
+// the others, with v1's commit timestamps honoured (as Kafka 3.x's coordinator did), so that
+// old clients keep working.
 //
 // # Entry points
 //
@@ -30,8 +37,9 @@
 // # Behaviour
 //
 // The check order and the placement of every error code follow Kafka (see the methods'
-// documentation for each API): group ACL, topic id resolution, topic ACL and existence, and
-// only then, for the partitions that passed, the group coordinator's checks and the store.
+// documentation for each API, and docs/kafka-semantics.md in the repository for the whole):
+// group ACL, topic id resolution, topic ACL and existence, and only then, for the partitions
+// that passed, the group coordinator's checks and the store.
 // A commit whose partitions all fail the request-layer checks never reaches the group or the
 // store, so it creates no group. A fetch of an unknown group or partition is
 // {offset -1, leader epoch -1, metadata "", NONE}; metadata is never null.

@@ -14,10 +14,11 @@ import (
 // size a request frame may declare, for ReadFrame.
 const DefaultMaxFrameSize = 100 << 20
 
-// Request header framing, from Kafka's RequestHeader schema.
+// Request header framing, from Kafka's RequestHeader schema: ControlledShutdown v0 uses
+// request header v0 (no client id), and ApiVersions responses always use response header v0.
 const (
-	keyControlledShutdown int16 = 7  // v0 uses request header v0: no client id
-	keyAPIVersions        int16 = 18 // responses always use response header v0
+	keyControlledShutdown = int16(kmsg.ControlledShutdown)
+	keyAPIVersions        = int16(kmsg.ApiVersions)
 )
 
 // RequestHeader is a Kafka request header.
@@ -62,7 +63,7 @@ func readHeader(frame []byte) (RequestHeader, []byte, kmsg.Request, error) {
 	hdr.Version = int16(binary.BigEndian.Uint16(frame[2:]))
 	hdr.CorrelationID = int32(binary.BigEndian.Uint32(frame[4:]))
 	b := frame[8:]
-	if hdr.Key == keyControlledShutdown && hdr.Version == 0 {
+	if kmsg.Key(hdr.Key) == kmsg.ControlledShutdown && hdr.Version == 0 {
 		return hdr, b, withVersion(kmsg.RequestForKey(hdr.Key), 0), nil
 	}
 
@@ -86,19 +87,19 @@ func readHeader(frame []byte) (RequestHeader, []byte, kmsg.Request, error) {
 
 	req := kmsg.RequestForKey(hdr.Key)
 	if req == nil {
-		return hdr, b, nil, unsupported(hdr.Key, hdr.Version)
+		return hdr, b, nil, unsupported(kmsg.Key(hdr.Key), hdr.Version)
 	}
 	flexible := false
 	switch {
 	case hdr.Version >= 0 && hdr.Version <= req.MaxVersion():
 		req.SetVersion(hdr.Version)
 		flexible = req.IsFlexible()
-	case hdr.Key == keyAPIVersions && hdr.Version > req.MaxVersion():
+	case kmsg.Key(hdr.Key) == kmsg.ApiVersions && hdr.Version > req.MaxVersion():
 		// Kafka reads any ApiVersions v3+ with the flexible header v2 and answers a version it
 		// does not know with UNSUPPORTED_VERSION.
-		return hdr, skipTagsOrRest(b), nil, unsupported(hdr.Key, hdr.Version)
+		return hdr, skipTagsOrRest(b), nil, unsupported(kmsg.Key(hdr.Key), hdr.Version)
 	default:
-		return hdr, b, nil, unsupported(hdr.Key, hdr.Version)
+		return hdr, b, nil, unsupported(kmsg.Key(hdr.Key), hdr.Version)
 	}
 	if flexible {
 		rest, err := skipTags(b)
@@ -169,7 +170,7 @@ func ReadRequest(frame []byte) (RequestHeader, kmsg.Request, error) {
 		return hdr, nil, err
 	}
 	if err := req.ReadFrom(body); err != nil {
-		return hdr, nil, malformed(hdr.Key, hdr.Version, err)
+		return hdr, nil, malformed(kmsg.Key(hdr.Key), hdr.Version, err)
 	}
 	return hdr, req, nil
 }
@@ -183,7 +184,7 @@ func AppendResponse(dst []byte, hdr RequestHeader, resp kmsg.Response) []byte {
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(hdr.CorrelationID))
-	if resp.IsFlexible() && resp.Key() != keyAPIVersions {
+	if resp.IsFlexible() && kmsg.Key(resp.Key()) != kmsg.ApiVersions {
 		dst = append(dst, 0)
 	}
 	dst = resp.AppendTo(dst)
@@ -197,22 +198,57 @@ func AppendResponse(dst []byte, hdr RequestHeader, resp kmsg.Response) []byte {
 // before anything is allocated, and the buffer grows only as bytes actually arrive, so a peer
 // cannot make the caller allocate memory it never sends. io.EOF is returned only when r ends
 // cleanly before a frame starts.
+//
+// ReadFrame is ReadFrameSize followed by ReadFrameBody; a gateway that admits a frame by its
+// size before reading it (a budget of bytes in flight, as Kafka's queued.max.request.bytes)
+// calls the two itself.
 func ReadFrame(r io.Reader, buf []byte, maxSize int) ([]byte, error) {
+	n, err := ReadFrameSize(r, maxSize)
+	if err != nil {
+		return nil, err
+	}
+	return ReadFrameBody(r, buf, n)
+}
+
+// ReadFrameSize reads the int32 size prefix of a frame from r and returns the size. A size
+// that is negative or larger than maxSize (DefaultMaxFrameSize when maxSize <= 0) gives an
+// error matching ErrMalformed. io.EOF is returned only when r ends cleanly before the prefix;
+// a prefix cut short gives io.ErrUnexpectedEOF.
+func ReadFrameSize(r io.Reader, maxSize int) (int, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxFrameSize
 	}
 	var size [4]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
-		return nil, err
+		return 0, err
 	}
 	n := int64(int32(binary.BigEndian.Uint32(size[:])))
 	if n < 0 || n > int64(maxSize) {
-		return nil, fmt.Errorf("%w: frame size %d (limit %d)", ErrMalformed, n, maxSize)
+		return 0, fmt.Errorf("%w: frame size %d (limit %d)", ErrMalformed, n, maxSize)
+	}
+	return int(n), nil
+}
+
+// ReadFrameBody reads the size bytes of a frame's body from r (size as ReadFrameSize
+// returned it), reusing buf's storage when it is large enough. Beyond buf's capacity the
+// buffer grows only as bytes actually arrive, 64 KiB or the bytes read so far at a time, so
+// a size the peer declared but never sends allocates little. r ending before size bytes
+// gives io.ErrUnexpectedEOF.
+func ReadFrameBody(r io.Reader, buf []byte, size int) ([]byte, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("%w: frame size %d", ErrMalformed, size)
+	}
+	if size <= cap(buf) {
+		buf = buf[:size]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, unexpectedEOF(err)
+		}
+		return buf, nil
 	}
 	const chunk = 64 << 10
 	buf = buf[:0]
-	for int64(len(buf)) < n {
-		want := min(int(n)-len(buf), max(chunk, len(buf)))
+	for len(buf) < size {
+		want := min(size-len(buf), max(chunk, len(buf)))
 		if cap(buf)-len(buf) < want {
 			grown := make([]byte, len(buf), len(buf)+want)
 			copy(grown, buf)
@@ -221,11 +257,16 @@ func ReadFrame(r io.Reader, buf []byte, maxSize int) ([]byte, error) {
 		got, err := io.ReadFull(r, buf[len(buf):len(buf)+want])
 		buf = buf[:len(buf)+got]
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
+			return nil, unexpectedEOF(err)
 		}
 	}
 	return buf, nil
+}
+
+// unexpectedEOF turns io.EOF into io.ErrUnexpectedEOF: inside a frame, an end is never clean.
+func unexpectedEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }

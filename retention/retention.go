@@ -64,6 +64,20 @@ type Activity struct {
 	EmptySince time.Time
 	// Subscribed are the topics a StateStable group consumes.
 	Subscribed []string
+
+	// Fenced makes the sweep's deletion of the group's offsets conditional on the group's
+	// fence still being Fence when the store applies it (offsetstore.Fencer), so that a group
+	// that changed after this answer (joined, became Stable and subscribed) loses nothing:
+	// a coordinator moves the fence when the facts of this answer change. The sweep then
+	// skips the group for this pass. Ignored over a store that is not an offsetstore.Fencer.
+	Fenced bool
+	// Fence is the group's fence epoch this answer was given under; see Fenced.
+	Fence int64
+	// Done, when not nil, is called exactly once when the sweep is finished with the group's
+	// offsets, with the deletion's error (nil when it succeeded or deleted nothing). A
+	// coordinator without a fencing store uses it to hold a change of the group's state
+	// until the deletion made under the old state has returned.
+	Done func(err error)
 }
 
 // GroupActivity is the hook through which the gateway's coordinator reports a group's state.
@@ -235,15 +249,30 @@ func (s *Sweeper) sweepGroup(ctx context.Context, group string) (int, error) {
 		act = a
 	}
 	if act.State == StateActive {
+		if act.Done != nil {
+			act.Done(nil)
+		}
 		return 0, nil
 	}
 	now := s.opts.Now()
 	rule := Rule{Retention: s.opts.Retention, Activity: act}
-	expired, err := s.expirer.ExpireOffsets(ctx, group, func(tp offsetstore.TopicPartition, o offsetstore.Offset) bool {
+	pred := func(tp offsetstore.TopicPartition, o offsetstore.Offset) bool {
 		return rule.Expired(now, tp, o)
-	})
+	}
+	var expired map[offsetstore.TopicPartition]offsetstore.Offset
+	var err error
+	if f, ok := s.store.(offsetstore.Fencer); ok && act.Fenced {
+		expired, err = f.ExpireOffsetsFenced(ctx, group, act.Fence, pred)
+	} else {
+		expired, err = s.expirer.ExpireOffsets(ctx, group, pred)
+	}
+	if act.Done != nil {
+		act.Done(err)
+	}
 	if err != nil {
-		if errors.Is(err, errors.ErrUnsupported) {
+		if errors.Is(err, errors.ErrUnsupported) || errors.Is(err, offsetstore.ErrFenced) {
+			// Unsupported: the store cannot expire this group. Fenced: the group changed
+			// after its state was read; the next pass looks again.
 			return 0, nil
 		}
 		return len(expired), err

@@ -11,6 +11,8 @@ import (
 	"github.com/offsetkit/offsetkit/memstore"
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/retention"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -47,9 +49,7 @@ func TestRuleExpired(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := retention.Rule{Retention: ret, Activity: tt.act}
-			if got := r.Expired(t0.Add(tt.at), tt.tp, tt.o); got != tt.want {
-				t.Fatalf("Expired = %v, want %v", got, tt.want)
-			}
+			assert.Equal(t, tt.want, r.Expired(t0.Add(tt.at), tt.tp, tt.o), "Expired")
 		})
 	}
 }
@@ -64,9 +64,7 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.U
 
 func commit(t *testing.T, s offsetstore.Store, group, topic string, p int32, o offsetstore.Offset) {
 	t.Helper()
-	if err := offsetstore.CommitOne(context.Background(), s, group, offsetstore.TopicPartition{Topic: topic, Partition: p}, o); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, offsetstore.CommitOne(context.Background(), s, group, offsetstore.TopicPartition{Topic: topic, Partition: p}, o))
 }
 
 func TestSweepSimpleGroupExpiresAndDisappears(t *testing.T) {
@@ -83,9 +81,7 @@ func TestSweepSimpleGroupExpiresAndDisappears(t *testing.T) {
 			}
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer sw.Close()
 	commit(t, store, "simple", "t", 0, offsetstore.Offset{Offset: 5, CommitTime: t0})
 	commit(t, store, "simple", "t", 1, offsetstore.Offset{Offset: 6, CommitTime: t0.Add(30 * time.Minute)})
@@ -93,28 +89,24 @@ func TestSweepSimpleGroupExpiresAndDisappears(t *testing.T) {
 
 	clk.Add(time.Second)
 	st, err := sw.Sweep(ctx)
-	if err != nil || st.Expired != 1 {
-		t.Fatalf("first pass: %+v, %v; want the v3 offset expired after 1s", st, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Expired, "first pass: want the v3 offset expired after 1s")
 	clk.Add(time.Hour - time.Second)
-	if st, err = sw.Sweep(ctx); err != nil || st.Expired != 1 {
-		t.Fatalf("second pass: %+v, %v; want one offset expired", st, err)
-	}
-	left, _ := store.FetchAll(ctx, "simple")
-	if _, ok := left[offsetstore.TopicPartition{Topic: "t", Partition: 1}]; !ok || len(left) != 1 {
-		t.Fatalf("left %v, want only partition 1", left)
-	}
+	st, err = sw.Sweep(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Expired, "second pass")
+	left, err := store.FetchAll(ctx, "simple")
+	require.NoError(t, err)
+	require.Len(t, left, 1)
+	require.Contains(t, left, offsetstore.TopicPartition{Topic: "t", Partition: 1}, "want only partition 1 left")
 	clk.Add(30 * time.Minute)
-	if st, err = sw.Sweep(ctx); err != nil || st.Expired != 1 {
-		t.Fatalf("third pass: %+v, %v", st, err)
-	}
-	groups, _ := store.ListGroups(ctx)
-	if len(groups) != 0 {
-		t.Fatalf("groups %v remain; a simple group is deleted with its last offset", groups)
-	}
-	if len(gone) != 2 {
-		t.Fatalf("OnExpire reported empty groups %v, want v3 and simple", gone)
-	}
+	st, err = sw.Sweep(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Expired, "third pass")
+	groups, err := store.ListGroups(ctx)
+	require.NoError(t, err)
+	require.Empty(t, groups, "a simple group is deleted with its last offset")
+	require.Len(t, gone, 2, "OnExpire reported empty groups %v, want v3 and simple", gone)
 }
 
 func TestSweepFollowsGroupActivity(t *testing.T) {
@@ -135,29 +127,25 @@ func TestSweepFollowsGroupActivity(t *testing.T) {
 			return act, nil
 		}),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	commit(t, store, "g", "t", 0, offsetstore.Offset{Offset: 1, CommitTime: t0})
 	commit(t, store, "broken", "t", 0, offsetstore.Offset{Offset: 1, CommitTime: t0})
 	clk.Add(48 * time.Hour)
 	st, err := sw.Sweep(ctx)
-	if err != nil || st.Expired != 0 || st.Failed != 1 {
-		t.Fatalf("group with members: %+v, %v; want nothing expired and the failing hook counted", st, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, 0, st.Expired, "group with members: nothing expires")
+	require.Equal(t, 1, st.Failed, "the failing hook is counted")
 	mu.Lock()
 	act = retention.Activity{State: retention.StateEmpty, EmptySince: clk.Now().Add(-30 * time.Minute)}
 	mu.Unlock()
-	if st, _ = sw.Sweep(ctx); st.Expired != 0 {
-		t.Fatalf("expired %d offsets 30 minutes after the group became empty", st.Expired)
-	}
+	st, _ = sw.Sweep(ctx)
+	require.Equal(t, 0, st.Expired, "30 minutes after the group became empty")
 	clk.Add(30 * time.Minute)
-	if st, _ = sw.Sweep(ctx); st.Expired != 1 {
-		t.Fatalf("expired %d offsets an hour after the group became empty, want 1", st.Expired)
-	}
-	if all, err := store.FetchAll(ctx, "broken"); err != nil || len(all) != 1 {
-		t.Fatalf("a group whose state is unknown lost offsets: %v, %v", all, err)
-	}
+	st, _ = sw.Sweep(ctx)
+	require.Equal(t, 1, st.Expired, "an hour after the group became empty")
+	all, err := store.FetchAll(ctx, "broken")
+	require.NoError(t, err)
+	require.Len(t, all, 1, "a group whose state is unknown lost offsets")
 }
 
 // TestSweepNeverLosesConcurrentCommits commits fresh offsets while passes run; no offset
@@ -168,9 +156,7 @@ func TestSweepNeverLosesConcurrentCommits(t *testing.T) {
 	defer store.Close()
 	clk := &clock{now: t0}
 	sw, err := retention.New(store, retention.Options{Retention: time.Hour, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for p := int32(0); p < 64; p++ {
 		commit(t, store, "g", "t", p, offsetstore.Offset{Offset: 0, CommitTime: t0})
 	}
@@ -190,9 +176,8 @@ func TestSweepNeverLosesConcurrentCommits(t *testing.T) {
 		}(w)
 	}
 	for i := 0; i < 200; i++ {
-		if _, err := sw.Sweep(ctx); err != nil {
-			t.Error(err)
-		}
+		_, err := sw.Sweep(ctx)
+		assert.NoError(t, err)
 	}
 	stop.Store(true)
 	wg.Wait()
@@ -200,18 +185,17 @@ func TestSweepNeverLosesConcurrentCommits(t *testing.T) {
 	for w := range last {
 		for p, want := range last[w] {
 			tp := offsetstore.TopicPartition{Topic: "t", Partition: int32(w*16 + p)}
-			if got, ok := all[tp]; !ok || got.Offset != want {
-				t.Fatalf("%v: have %+v (present %v), want the last commit %d: a fresh commit was expired", tp, got, ok, want)
-			}
+			got, ok := all[tp]
+			require.True(t, ok, "%v: a fresh commit was expired", tp)
+			require.Equal(t, want, got.Offset, "%v: want the last commit", tp)
 		}
 	}
 }
 
 func TestNewRefusesStoreWithoutExpirer(t *testing.T) {
 	_, err := retention.New(plainStore{memstore.New(memstore.Options{})}, retention.Options{})
-	if !errors.Is(err, errors.ErrUnsupported) || !errors.Is(err, retention.ErrUnsupported) {
-		t.Fatalf("err = %v, want ErrUnsupported", err)
-	}
+	assert.ErrorIs(t, err, errors.ErrUnsupported)
+	assert.ErrorIs(t, err, retention.ErrUnsupported)
 }
 
 // plainStore hides memstore's optional capabilities.
@@ -222,9 +206,7 @@ func TestStartClose(t *testing.T) {
 	defer store.Close()
 	commit(t, store, "g", "t", 0, offsetstore.Offset{Offset: 1, CommitTime: t0})
 	sw, err := retention.New(store, retention.Options{Retention: time.Hour, Interval: time.Millisecond, Now: func() time.Time { return t0.Add(2 * time.Hour) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sw.Start(context.Background())
 	sw.Start(context.Background()) // no second goroutine
 	deadline := time.Now().Add(10 * time.Second)
@@ -233,21 +215,14 @@ func TestStartClose(t *testing.T) {
 		if len(groups) == 0 {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("background sweeper never expired the offset")
-		}
+		require.False(t, time.Now().After(deadline), "background sweeper never expired the offset")
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := sw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := sw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, sw.Close())
+	require.NoError(t, sw.Close(), "a second Close")
 	sw.Start(context.Background()) // after Close: does nothing
 	commit(t, store, "g", "t", 0, offsetstore.Offset{Offset: 1, CommitTime: t0})
 	time.Sleep(20 * time.Millisecond)
-	if all, _ := store.FetchAll(context.Background(), "g"); len(all) != 1 {
-		t.Fatal("sweeper kept running after Close")
-	}
+	all, _ := store.FetchAll(context.Background(), "g")
+	assert.Len(t, all, 1, "sweeper kept running after Close")
 }

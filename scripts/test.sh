@@ -14,6 +14,20 @@ for m in . filerstore examples; do
   [ -f "$m/go.mod" ] && modules+=("$m")
 done
 
+echo "==> C compiler"
+# The race detector and confluent-kafka-go (librdkafka, linked statically from its module)
+# need cgo and a C compiler.
+if ! command -v gcc >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq gcc libc6-dev
+  else
+    echo "gcc is required (cgo): install a C compiler" >&2; exit 1
+  fi
+fi
+export CGO_ENABLED=1
+
 echo "==> go mod download"
 for m in "${modules[@]}"; do (cd "$m" && go mod download); done
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -47,22 +46,23 @@ func newGateway(store offsetstore.Store, topics []server.Topic, log *slog.Logger
 		conns:   make(map[net.Conn]struct{}),
 	}
 	g.handlers = map[int16]bodyHandler{
-		18: g.apiVersions,
-		3:  g.metadata,
-		10: g.findCoordinator,
+		kmsg.ApiVersions.Int16():     g.apiVersions,
+		kmsg.Metadata.Int16():        g.metadata,
+		kmsg.FindCoordinator.Int16(): g.findCoordinator,
 	}
 	g.ranges = []kmsg.ApiVersionsResponseApiKey{
-		{ApiKey: 18, MinVersion: 0, MaxVersion: 3},
-		{ApiKey: 3, MinVersion: 0, MaxVersion: 8},
-		{ApiKey: 10, MinVersion: 0, MaxVersion: 3},
+		{ApiKey: kmsg.ApiVersions.Int16(), MinVersion: 0, MaxVersion: 3},
+		{ApiKey: kmsg.Metadata.Int16(), MinVersion: 0, MaxVersion: 8},
+		{ApiKey: kmsg.FindCoordinator.Int16(), MinVersion: 0, MaxVersion: 3},
 	}
-	// The offset APIs: whatever the Handler serves (OffsetCommit, OffsetFetch, OffsetDelete),
-	// each wired to HandleBody.
+	// The offset APIs the Handler serves, each wired to HandleBody. Only the three plain
+	// offset APIs: transactional commits would need a transaction coordinator this example
+	// lacks.
 	for _, k := range g.offsets.APIVersions() {
-		switch k.ApiKey {
-		case 8, 9, 47:
+		switch kmsg.Key(k.ApiKey) {
+		case kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.OffsetDelete:
 		default:
-			continue // TxnOffsetCommit needs a transaction coordinator this example lacks
+			continue
 		}
 		key := k.ApiKey
 		g.handlers[key] = func(ctx context.Context, _ net.Conn, version int16, body []byte) ([]byte, error) {
@@ -128,22 +128,26 @@ func (g *gateway) serveConn(c net.Conn) {
 		g.mu.Unlock()
 	}()
 	ctx := context.Background()
-	var size [4]byte
+	var buf []byte
 	for {
-		if _, err := io.ReadFull(c, size[:]); err != nil {
+		frame, err := protocol.ReadFrame(c, buf, maxFrame)
+		if err != nil {
+			if errors.Is(err, protocol.ErrMalformed) {
+				g.log.Warn("closing connection", "err", err) // a frame size out of range
+			}
 			return
 		}
-		n := int32(binary.BigEndian.Uint32(size[:]))
-		if n < 0 || n > maxFrame {
-			g.log.Warn("frame too large", "size", n)
-			return
-		}
-		frame := make([]byte, n) // bounded by maxFrame above
-		if _, err := io.ReadFull(c, frame); err != nil {
-			return
-		}
+		buf = frame
 		hdr, body, err := protocol.ReadRequestHeader(frame)
-		if err != nil && !(hdr.Key == 18 && errors.Is(err, protocol.ErrUnsupported)) {
+		if resp, ok := protocol.APIVersionsFallback(hdr, err, g.ranges); ok {
+			// An ApiVersions version this gateway does not serve: answered at v0 with
+			// UNSUPPORTED_VERSION, so the client retries at one it does.
+			if _, err := c.Write(protocol.AppendResponse(nil, hdr, resp)); err != nil {
+				return
+			}
+			continue
+		}
+		if err != nil {
 			g.log.Warn("closing connection", "err", err)
 			return
 		}
@@ -156,7 +160,7 @@ func (g *gateway) serveConn(c net.Conn) {
 		// (never for ApiVersions, whose responses always use header v0).
 		out := make([]byte, 8, 9+len(respBody))
 		binary.BigEndian.PutUint32(out[4:], uint32(hdr.CorrelationID))
-		if flexible && hdr.Key != 18 {
+		if flexible && kmsg.Key(hdr.Key) != kmsg.ApiVersions {
 			out = append(out, 0)
 		}
 		out = append(out, respBody...)
@@ -170,14 +174,6 @@ func (g *gateway) serveConn(c net.Conn) {
 // dispatch runs the handler of the request's key, after the version check every gateway makes.
 // It reports whether the response is flexible, which decides the response header's shape.
 func (g *gateway) dispatch(ctx context.Context, c net.Conn, hdr protocol.RequestHeader, body []byte) ([]byte, bool, error) {
-	if hdr.Key == 18 && !g.serves(18, hdr.Version) {
-		// Kafka answers an ApiVersions version it does not know at v0, with
-		// UNSUPPORTED_VERSION and its ApiVersions range, so the client can retry.
-		resp := kmsg.NewPtrApiVersionsResponse()
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
-		resp.ApiKeys = g.ranges[:1]
-		return resp.AppendTo(nil), false, nil
-	}
 	h, ok := g.handlers[hdr.Key]
 	if !ok || !g.serves(hdr.Key, hdr.Version) {
 		return nil, false, protocol.ErrUnsupported

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"io"
 	"log/slog"
 	"net"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/offsetkit/offsetkit/examples/internal/server"
 	"github.com/offsetkit/offsetkit/memstore"
+	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -101,7 +101,7 @@ func TestRawFrames(t *testing.T) {
 	c, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
-	send := func(key, version int16, corr int32, flexible bool, body []byte) {
+	send := func(key kmsg.Key, version int16, corr int32, flexible bool, body []byte) {
 		b := binary.BigEndian.AppendUint32(nil, 0)
 		b = binary.BigEndian.AppendUint16(b, uint16(key))
 		b = binary.BigEndian.AppendUint16(b, uint16(version))
@@ -117,29 +117,31 @@ func TestRawFrames(t *testing.T) {
 	}
 	recv := func() (int32, []byte, error) {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		var size [4]byte
-		if _, err := io.ReadFull(c, size[:]); err != nil {
+		b, err := protocol.ReadFrame(c, nil, 1<<20)
+		if err != nil {
 			return 0, nil, err
 		}
-		b := make([]byte, binary.BigEndian.Uint32(size[:]))
-		_, err := io.ReadFull(c, b)
-		return int32(binary.BigEndian.Uint32(b)), b[4:], err
+		return int32(binary.BigEndian.Uint32(b)), b[4:], nil
 	}
 
-	send(18, 42, 1, true, []byte{0, 0, 0})
-	corr, body, err := recv()
-	require.NoError(t, err)
-	require.Equal(t, int32(1), corr)
-	av := kmsg.NewPtrApiVersionsResponse()
-	require.NoError(t, av.ReadFrom(body))
-	require.Equal(t, kerr.UnsupportedVersion.Code, av.ErrorCode)
-	require.Equal(t, int16(3), av.ApiKeys[0].MaxVersion)
+	// ApiVersions newer than kmsg knows (42), and newer than the gateway serves (4).
+	for i, v := range []int16{42, 4} {
+		send(kmsg.ApiVersions, v, int32(i), true, []byte{0, 0, 0})
+		corr, body, err := recv()
+		require.NoError(t, err)
+		require.Equal(t, int32(i), corr)
+		av := kmsg.NewPtrApiVersionsResponse() // v0
+		require.NoError(t, av.ReadFrom(body))
+		require.Equal(t, kerr.UnsupportedVersion.Code, av.ErrorCode, "v%d", v)
+		require.Len(t, av.ApiKeys, 1)
+		require.Equal(t, int16(3), av.ApiKeys[0].MaxVersion)
+	}
 
 	fetch := kmsg.NewPtrOffsetFetchRequest()
 	fetch.Version = 7
 	fetch.Group = "nobody"
-	send(9, 7, 2, true, fetch.AppendTo(nil))
-	corr, body, err = recv()
+	send(kmsg.OffsetFetch, 7, 2, true, fetch.AppendTo(nil))
+	corr, body, err := recv()
 	require.NoError(t, err)
 	require.Equal(t, int32(2), corr)
 	require.Equal(t, byte(0), body[0], "flexible response header: empty tags")
@@ -149,7 +151,7 @@ func TestRawFrames(t *testing.T) {
 	require.Zero(t, fr.ErrorCode)
 	require.Empty(t, fr.Topics)
 
-	send(0, 9, 3, true, bytes.Repeat([]byte{0}, 16)) // Produce: not served
+	send(kmsg.Produce, 9, 3, true, bytes.Repeat([]byte{0}, 16)) // not served
 	_, _, err = recv()
 	require.Error(t, err, "the connection is closed")
 }

@@ -4,8 +4,8 @@
 // in a SeaweedFS filer.
 //
 // It shows how an embedding gateway wires offsetkit's protocol package into its own connection
-// loop: see package examples/internal/server for the loop and examples/internal/groups for the
-// group coordinator that plugs into protocol's membership hook.
+// loop: see package examples/internal/server for the loop and package groupcoord (in the root
+// module) for the group coordinator that plugs into protocol's membership hook.
 //
 // Usage:
 //

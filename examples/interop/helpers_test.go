@@ -95,3 +95,8 @@ func offsets(topic string, at map[int32]int64, metadata string) kadm.Offsets {
 	}
 	return os
 }
+
+func contextWithTimeout(t testing.TB, d time.Duration) (context.Context, context.CancelFunc) {
+	t.Helper()
+	return context.WithTimeout(testContext(t), d)
+}

@@ -117,7 +117,9 @@ func TestGatewayProcess(t *testing.T) {
 			o, ok := fetched.Lookup("orders", 11)
 			require.True(t, ok)
 			require.Equal(t, int64(1234), o.At)
-			require.Contains(t, p.logs(), "api=OffsetCommit version=10")
+			// The request log line is written after the response: wait for it.
+			require.Eventually(t, func() bool { return strings.Contains(p.logs(), "api=OffsetCommit version=10") },
+				10*time.Second, 5*time.Millisecond, "no OffsetCommit v10 in the log:\n%s", p.logs())
 			p.stop(t, sig)
 		})
 	}

@@ -2,11 +2,12 @@ package interop
 
 import (
 	"encoding/binary"
-	"io"
+	"fmt"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -54,13 +55,12 @@ func (r *rawConn) write(b []byte) {
 // readFrame reads one response frame and returns its correlation id and the rest.
 func (r *rawConn) readFrame() (int32, []byte, error) {
 	_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var size [4]byte
-	if _, err := io.ReadFull(r.c, size[:]); err != nil {
+	buf, err := protocol.ReadFrame(r.c, nil, 64<<20)
+	if err != nil {
 		return 0, nil, err
 	}
-	buf := make([]byte, binary.BigEndian.Uint32(size[:]))
-	if _, err := io.ReadFull(r.c, buf); err != nil {
-		return 0, nil, err
+	if len(buf) < 4 {
+		return 0, nil, fmt.Errorf("response frame of %d bytes", len(buf))
 	}
 	return int32(binary.BigEndian.Uint32(buf)), buf[4:], nil
 }
@@ -69,16 +69,15 @@ func (r *rawConn) readFrame() (int32, []byte, error) {
 func (r *rawConn) do(req kmsg.Request) kmsg.Response {
 	r.t.Helper()
 	r.write(r.frame(req))
-	corr, body, err := r.readFrame()
+	_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	frame, err := protocol.ReadFrame(r.c, nil, 64<<20)
+	require.NoError(r.t, err)
+	corr, resp, err := protocol.ReadResponse(frame, req)
 	require.NoError(r.t, err)
 	require.Equal(r.t, r.corr, corr)
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	if resp.IsFlexible() && req.Key() != 18 {
-		require.Equal(r.t, byte(0), body[0], "empty response header tags")
-		body = body[1:]
+	if resp.IsFlexible() && kmsg.Key(req.Key()) != kmsg.ApiVersions {
+		require.Equal(r.t, byte(0), frame[4], "empty response header tags")
 	}
-	require.NoError(r.t, resp.ReadFrom(body))
 	return resp
 }
 

@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// TestRetentionThroughGateway runs offset retention (Kafka section 7) end to end with a tiny
+// TestRetentionThroughGateway runs offset retention (KIP-211) end to end with a tiny
 // retention and sweeps run on demand:
 //   - a simple group's offsets expire by commit time: kadm fetches nothing and ListGroups
 //     drops the group;

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/offsetkit/offsetkit/examples/internal/server"
+	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -30,24 +31,30 @@ func TestApiVersions(t *testing.T) {
 	require.NoError(t, v0.ReadFrom(body))
 	require.Equal(t, kerr.UnsupportedVersion.Code, v0.ErrorCode)
 	require.Len(t, v0.ApiKeys, 1)
-	require.Equal(t, int16(18), v0.ApiKeys[0].ApiKey)
+	require.Equal(t, kmsg.ApiVersions.Int16(), v0.ApiKeys[0].ApiKey)
 	maxV := v0.ApiKeys[0].MaxVersion
 
 	req.Version = maxV
 	resp := rc.do(req).(*kmsg.ApiVersionsResponse)
 	require.Zero(t, resp.ErrorCode)
-	keys := map[int16]kmsg.ApiVersionsResponseApiKey{}
+	keys := map[kmsg.Key]kmsg.ApiVersionsResponseApiKey{}
 	for _, k := range resp.ApiKeys {
-		keys[k.ApiKey] = k
+		keys[kmsg.Key(k.ApiKey)] = k
 	}
-	for _, key := range []int16{18, 3, 10, 8, 9, 47, 11, 12, 13, 14, 15, 16, 42} {
-		require.Contains(t, keys, key, kmsg.NameForKey(key))
+	for _, key := range []kmsg.Key{
+		kmsg.ApiVersions, kmsg.Metadata, kmsg.FindCoordinator, kmsg.OffsetCommit, kmsg.OffsetFetch,
+		kmsg.OffsetDelete, kmsg.JoinGroup, kmsg.Heartbeat, kmsg.LeaveGroup, kmsg.SyncGroup,
+		kmsg.DescribeGroups, kmsg.ListGroups, kmsg.DeleteGroups,
+	} {
+		require.Contains(t, keys, key, key.Name())
 	}
-	require.Equal(t, int16(10), keys[8].MaxVersion, "OffsetCommit v10: the gateway resolves topic ids")
-	require.Equal(t, int16(10), keys[9].MaxVersion, "OffsetFetch v10")
-	require.NotContains(t, keys, int16(28), "no transactions, so no TxnOffsetCommit")
-	require.NotContains(t, keys, int16(0), "no Produce")
-	require.NotContains(t, keys, int16(1), "no Fetch")
+	require.Equal(t, int16(10), keys[kmsg.OffsetCommit].MaxVersion, "OffsetCommit v10: the gateway resolves topic ids")
+	require.Equal(t, int16(10), keys[kmsg.OffsetFetch].MaxVersion, "OffsetFetch v10")
+	for key, max := range map[kmsg.Key]int16{kmsg.TxnOffsetCommit: 6, kmsg.InitProducerID: 5, kmsg.AddPartitionsToTxn: 3, kmsg.AddOffsetsToTxn: 4, kmsg.EndTxn: 4} {
+		require.Equal(t, max, keys[key].MaxVersion, "offsets-only transactions over memstore: %s", key.Name())
+	}
+	require.NotContains(t, keys, kmsg.Produce, "no Produce")
+	require.NotContains(t, keys, kmsg.Fetch, "no Fetch")
 }
 
 // TestUnsupportedRequestsCloseTheConnection: an API key or version the gateway does not serve,
@@ -157,9 +164,21 @@ func TestMetadataAndFindCoordinator(t *testing.T) {
 		require.Zero(t, c.ErrorCode)
 		require.Equal(t, int32(0), c.NodeID)
 	}
-	fc.CoordinatorType = 1 // transactions are not served here
+	fc.CoordinatorType = 1 // the transaction coordinator of offsets-only transactions
 	f6 = rc.do(fc).(*kmsg.FindCoordinatorResponse)
+	require.Zero(t, f6.Coordinators[0].ErrorCode)
+	require.Equal(t, int32(0), f6.Coordinators[0].NodeID)
+
+	// Over a store without pending offsets there are no transactions.
+	plain := startGateway(t, struct{ offsetstore.Store }{newMem(t)}, "")
+	rp := dialRaw(t, plain.addr)
+	f6 = rp.do(fc).(*kmsg.FindCoordinatorResponse)
 	require.Equal(t, kerr.CoordinatorNotAvailable.Code, f6.Coordinators[0].ErrorCode)
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.Version = 3
+	for _, k := range rp.do(av).(*kmsg.ApiVersionsResponse).ApiKeys {
+		require.NotContains(t, []kmsg.Key{kmsg.TxnOffsetCommit, kmsg.InitProducerID, kmsg.EndTxn}, kmsg.Key(k.ApiKey))
+	}
 }
 
 // TestPipelinedRequestsAnsweredInOrder writes many requests before reading any answer: each

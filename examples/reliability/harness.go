@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -281,66 +281,18 @@ func (c *kafkaConn) do(req kmsg.Request) (kmsg.Response, error) {
 	if _, err := c.conn.Write(c.buf); err != nil {
 		return nil, err
 	}
-	body, err := readResponseFrame(c.r)
+	frame, err := protocol.ReadFrame(c.r, nil, maxResponseBytes)
 	if err != nil {
 		return nil, err
 	}
-	if len(body) < 4 {
-		return nil, fmt.Errorf("response of %d bytes", len(body))
-	}
-	if got := int32(binary.BigEndian.Uint32(body)); got != c.corr {
-		return nil, fmt.Errorf("correlation id %d, want %d", got, c.corr)
-	}
-	body = body[4:]
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	if resp.IsFlexible() && req.Key() != 18 { // ApiVersions responses keep header v0
-		var err error
-		if body, err = skipTags(body); err != nil {
-			return nil, err
-		}
-	}
-	if err := resp.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("decoding %s response: %w", kmsg.NameForKey(req.Key()), err)
-	}
-	return resp, nil
-}
-
-// readResponseFrame reads one size-prefixed frame.
-func readResponseFrame(r io.Reader) ([]byte, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
+	corr, resp, err := protocol.ReadResponse(frame, req)
+	if err != nil {
 		return nil, err
 	}
-	n := int32(binary.BigEndian.Uint32(size[:]))
-	if n < 0 || n > maxResponseBytes {
-		return nil, fmt.Errorf("response frame size %d", n)
+	if corr != c.corr {
+		return nil, fmt.Errorf("correlation id %d, want %d", corr, c.corr)
 	}
-	body := make([]byte, n)
-	_, err := io.ReadFull(r, body)
-	return body, err
-}
-
-// skipTags skips a tagged-field section.
-func skipTags(b []byte) ([]byte, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 {
-		return nil, errors.New("bad tag count")
-	}
-	b = b[k:]
-	for range n {
-		_, k := binary.Uvarint(b)
-		if k <= 0 {
-			return nil, errors.New("bad tag")
-		}
-		b = b[k:]
-		size, k := binary.Uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < size {
-			return nil, errors.New("bad tag size")
-		}
-		b = b[k+int(size):]
-	}
-	return b, nil
+	return resp, nil
 }
 
 // apiVersionsOK opens a fresh connection to addr and checks that ApiVersions is answered

@@ -199,8 +199,10 @@ func runHostile(ctx context.Context, cfg hostileConfig) (*hostileReport, error) 
 			continue
 		}
 		rep.FilerEntries++
-		if p == cfg.Root || strings.HasPrefix(p, cfg.Root+"/") || strings.HasPrefix(cfg.Root, p+"/") {
-			// The root itself and its parents are the store's to create.
+		state := cfg.Root + ".offsetkit" // the store's group fences and pending offsets, beside the root
+		if p == cfg.Root || strings.HasPrefix(p, cfg.Root+"/") || strings.HasPrefix(cfg.Root, p+"/") ||
+			p == state || strings.HasPrefix(p, state+"/") {
+			// The root itself, its parents and its state sibling are the store's to create.
 			rep.UnderRoot++
 			continue
 		}
@@ -449,12 +451,18 @@ func (e *enc) cstr(s string) *enc {
 
 // hdr starts a request with header v1 (non-flexible): key, version, correlation id, null
 // client id.
-func hdr(key, version int16) *enc {
-	return (&enc{}).i16(key).i16(version).i32(1).i16(-1)
+func hdr(key kmsg.Key, version int16) *enc {
+	return (&enc{}).i16(key.Int16()).i16(version).i32(1).i16(-1)
+}
+
+// keyVersion is an API key and a version.
+type keyVersion struct {
+	key     kmsg.Key
+	version int16
 }
 
 // fhdr starts a request with header v2 (flexible): header v1 plus an empty tag section.
-func fhdr(key, version int16) *enc { return hdr(key, version).uv(0) }
+func fhdr(key kmsg.Key, version int16) *enc { return hdr(key, version).uv(0) }
 
 // validRequests are well-formed requests of every API the gateway serves, the seeds of the
 // truncated, trailing-garbage and mutated inputs.
@@ -578,69 +586,75 @@ func hostileCorpus(seed uint64, random int) []hostileInput {
 		add("framing", fmt.Sprintf("%d bytes of a size", n), make([]byte, n))
 	}
 	for _, size := range []int32{-1, -2, -100, math.MinInt32, 0, 1, 4, 7} {
-		add("framing", fmt.Sprintf("declared size %d", size), sized(size, hdr(18, 0).b))
+		add("framing", fmt.Sprintf("declared size %d", size), sized(size, hdr(kmsg.ApiVersions, 0).b))
 	}
 	for _, size := range []int32{server16MiB + 1, 1 << 30, math.MaxInt32} {
 		add("framing", fmt.Sprintf("declared size %d", size), sized(size, make([]byte, 1024)))
 	}
-	add("framing", "declared 100, sent 10", sized(100, hdr(18, 0).b[:10]))
-	add("framing", "declared 16 MiB, sent 2 MiB", sized(server16MiB, append(hdr(8, 2).b, make([]byte, 2<<20)...)))
+	add("framing", "declared 100, sent 10", sized(100, hdr(kmsg.ApiVersions, 0).b[:10]))
+	add("framing", "declared 16 MiB, sent 2 MiB", sized(server16MiB, append(hdr(kmsg.OffsetCommit, 2).b, make([]byte, 2<<20)...)))
 
 	// Headers.
 	for _, key := range []int16{0, 1, 4, 5, 6, 7, 17, 19, 20, 22, 28, 32, 36, 57, 60, 68, 75, 99, 1000, math.MaxInt16, -1, math.MinInt16} {
-		add("unknown API keys", fmt.Sprintf("key %d", key), frame(hdr(key, 0).raw(make([]byte, 16)).b))
+		add("unknown API keys", fmt.Sprintf("key %d", key), frame(hdr(kmsg.Key(key), 0).raw(make([]byte, 16)).b))
 	}
-	for _, kv := range [][2]int16{{8, 10}, {8, 11}, {8, 100}, {8, -1}, {9, 11}, {9, -1}, {47, 1}, {47, -1}, {18, 5}, {18, 99}, {18, -1},
-		{3, 14}, {3, -1}, {10, 7}, {11, 10}, {12, 5}, {13, 6}, {14, 6}, {15, 7}, {16, 6}, {42, 4}, {2, 12}} {
-		add("unknown versions", fmt.Sprintf("key %d v%d", kv[0], kv[1]), frame(hdr(kv[0], kv[1]).raw(make([]byte, 16)).b))
+	for _, kv := range []keyVersion{
+		{kmsg.OffsetCommit, 10}, {kmsg.OffsetCommit, 11}, {kmsg.OffsetCommit, 100}, {kmsg.OffsetCommit, -1},
+		{kmsg.OffsetFetch, 11}, {kmsg.OffsetFetch, -1}, {kmsg.OffsetDelete, 1}, {kmsg.OffsetDelete, -1},
+		{kmsg.ApiVersions, 5}, {kmsg.ApiVersions, 99}, {kmsg.ApiVersions, -1},
+		{kmsg.Metadata, 14}, {kmsg.Metadata, -1}, {kmsg.FindCoordinator, 7}, {kmsg.JoinGroup, 10},
+		{kmsg.Heartbeat, 5}, {kmsg.LeaveGroup, 6}, {kmsg.SyncGroup, 6}, {kmsg.DescribeGroups, 7},
+		{kmsg.ListGroups, 6}, {kmsg.DeleteGroups, 4}, {kmsg.ListOffsets, 12},
+	} {
+		add("unknown versions", fmt.Sprintf("key %d v%d", kv.key, kv.version), frame(hdr(kv.key, kv.version).raw(make([]byte, 16)).b))
 	}
-	add("headers", "client id length -2", frame((&enc{}).i16(18).i16(0).i32(1).i16(-2).b))
-	add("headers", "client id length 32767, 3 bytes", frame((&enc{}).i16(18).i16(0).i32(1).i16(math.MaxInt16).raw([]byte("abc")).b))
-	add("headers", "header cut after the key", frame((&enc{}).i16(18).b))
-	add("headers", "header cut after the version", frame((&enc{}).i16(18).i16(3).b))
-	add("headers", "tag count 2^32", frame(hdr(18, 3).uv(1<<32).b))
-	add("headers", "tag count 2^63", frame(hdr(18, 3).uv(1<<63).b))
-	add("headers", "tag size past the frame", frame(hdr(18, 3).uv(1).uv(0).uv(1<<20).b))
-	add("headers", "overlong uvarint", frame(hdr(18, 3).raw(slices.Repeat([]byte{0x80}, 11)).b))
+	add("headers", "client id length -2", frame((&enc{}).i16(kmsg.ApiVersions.Int16()).i16(0).i32(1).i16(-2).b))
+	add("headers", "client id length 32767, 3 bytes", frame((&enc{}).i16(kmsg.ApiVersions.Int16()).i16(0).i32(1).i16(math.MaxInt16).raw([]byte("abc")).b))
+	add("headers", "header cut after the key", frame((&enc{}).i16(kmsg.ApiVersions.Int16()).b))
+	add("headers", "header cut after the version", frame((&enc{}).i16(kmsg.ApiVersions.Int16()).i16(3).b))
+	add("headers", "tag count 2^32", frame(hdr(kmsg.ApiVersions, 3).uv(1<<32).b))
+	add("headers", "tag count 2^63", frame(hdr(kmsg.ApiVersions, 3).uv(1<<63).b))
+	add("headers", "tag size past the frame", frame(hdr(kmsg.ApiVersions, 3).uv(1).uv(0).uv(1<<20).b))
+	add("headers", "overlong uvarint", frame(hdr(kmsg.ApiVersions, 3).raw(slices.Repeat([]byte{0x80}, 11)).b))
 
 	// Arrays and strings in bodies.
 	counts := []int32{-1, -2, math.MinInt32, math.MaxInt32, 1 << 20}
 	for _, n := range counts {
 		add("array counts", fmt.Sprintf("OffsetCommit v2 topics %d", n),
-			frame(hdr(8, 2).str("g").i32(-1).str("").i64(-1).i32(n).b))
+			frame(hdr(kmsg.OffsetCommit, 2).str("g").i32(-1).str("").i64(-1).i32(n).b))
 		add("array counts", fmt.Sprintf("OffsetCommit v2 partitions %d", n),
-			frame(hdr(8, 2).str("g").i32(-1).str("").i64(-1).i32(1).str("hostile").i32(n).b))
-		add("array counts", fmt.Sprintf("OffsetFetch v1 topics %d", n), frame(hdr(9, 1).str("g").i32(n).b))
-		add("array counts", fmt.Sprintf("OffsetFetch v5 partitions %d", n), frame(hdr(9, 5).str("g").i32(1).str("hostile").i32(n).b))
-		add("array counts", fmt.Sprintf("OffsetDelete v0 topics %d", n), frame(hdr(47, 0).str("g").i32(n).b))
-		add("array counts", fmt.Sprintf("Metadata v1 topics %d", n), frame(hdr(3, 1).i32(n).b))
-		add("array counts", fmt.Sprintf("DescribeGroups v0 groups %d", n), frame(hdr(15, 0).i32(n).b))
-		add("array counts", fmt.Sprintf("DeleteGroups v0 groups %d", n), frame(hdr(42, 0).i32(n).b))
-		add("array counts", fmt.Sprintf("JoinGroup v0 protocols %d", n), frame(hdr(11, 0).str("g").i32(6000).str("").str("consumer").i32(n).b))
+			frame(hdr(kmsg.OffsetCommit, 2).str("g").i32(-1).str("").i64(-1).i32(1).str("hostile").i32(n).b))
+		add("array counts", fmt.Sprintf("OffsetFetch v1 topics %d", n), frame(hdr(kmsg.OffsetFetch, 1).str("g").i32(n).b))
+		add("array counts", fmt.Sprintf("OffsetFetch v5 partitions %d", n), frame(hdr(kmsg.OffsetFetch, 5).str("g").i32(1).str("hostile").i32(n).b))
+		add("array counts", fmt.Sprintf("OffsetDelete v0 topics %d", n), frame(hdr(kmsg.OffsetDelete, 0).str("g").i32(n).b))
+		add("array counts", fmt.Sprintf("Metadata v1 topics %d", n), frame(hdr(kmsg.Metadata, 1).i32(n).b))
+		add("array counts", fmt.Sprintf("DescribeGroups v0 groups %d", n), frame(hdr(kmsg.DescribeGroups, 0).i32(n).b))
+		add("array counts", fmt.Sprintf("DeleteGroups v0 groups %d", n), frame(hdr(kmsg.DeleteGroups, 0).i32(n).b))
+		add("array counts", fmt.Sprintf("JoinGroup v0 protocols %d", n), frame(hdr(kmsg.JoinGroup, 0).str("g").i32(6000).str("").str("consumer").i32(n).b))
 		add("array counts", fmt.Sprintf("JoinGroup v0 metadata bytes %d", n),
-			frame(hdr(11, 0).str("g").i32(6000).str("").str("consumer").i32(1).str("range").i32(n).b))
-		add("array counts", fmt.Sprintf("ListOffsets v1 topics %d", n), frame(hdr(2, 1).i32(-1).i32(n).b))
+			frame(hdr(kmsg.JoinGroup, 0).str("g").i32(6000).str("").str("consumer").i32(1).str("range").i32(n).b))
+		add("array counts", fmt.Sprintf("ListOffsets v1 topics %d", n), frame(hdr(kmsg.ListOffsets, 1).i32(-1).i32(n).b))
 	}
 	for _, u := range []uint64{0, 1 << 31, 1 << 32, 1<<63 + 5, math.MaxUint64} {
-		add("array counts", fmt.Sprintf("OffsetFetch v8 groups uvarint %d", u), frame(fhdr(9, 8).uv(u).b))
-		add("array counts", fmt.Sprintf("OffsetFetch v8 topics uvarint %d", u), frame(fhdr(9, 8).uv(2).cstr("g").uv(u).b))
+		add("array counts", fmt.Sprintf("OffsetFetch v8 groups uvarint %d", u), frame(fhdr(kmsg.OffsetFetch, 8).uv(u).b))
+		add("array counts", fmt.Sprintf("OffsetFetch v8 topics uvarint %d", u), frame(fhdr(kmsg.OffsetFetch, 8).uv(2).cstr("g").uv(u).b))
 		add("array counts", fmt.Sprintf("OffsetCommit v8 topics uvarint %d", u),
-			frame(fhdr(8, 8).cstr("g").i32(-1).cstr("").uv(0).uv(u).b))
-		add("array counts", fmt.Sprintf("ListGroups v4 states uvarint %d", u), frame(fhdr(16, 4).uv(u).b))
-		add("array counts", fmt.Sprintf("FindCoordinator v4 keys uvarint %d", u), frame(fhdr(10, 4).i8(0).uv(u).b))
-		add("strings", fmt.Sprintf("OffsetCommit v8 group length uvarint %d", u), frame(fhdr(8, 8).uv(u).b))
+			frame(fhdr(kmsg.OffsetCommit, 8).cstr("g").i32(-1).cstr("").uv(0).uv(u).b))
+		add("array counts", fmt.Sprintf("ListGroups v4 states uvarint %d", u), frame(fhdr(kmsg.ListGroups, 4).uv(u).b))
+		add("array counts", fmt.Sprintf("FindCoordinator v4 keys uvarint %d", u), frame(fhdr(kmsg.FindCoordinator, 4).i8(0).uv(u).b))
+		add("strings", fmt.Sprintf("OffsetCommit v8 group length uvarint %d", u), frame(fhdr(kmsg.OffsetCommit, 8).uv(u).b))
 	}
 	for _, n := range []int16{-2, -100, math.MinInt16, math.MaxInt16, 100} {
-		add("strings", fmt.Sprintf("OffsetCommit v2 group length %d", n), frame(hdr(8, 2).i16(n).raw([]byte("gg")).b))
+		add("strings", fmt.Sprintf("OffsetCommit v2 group length %d", n), frame(hdr(kmsg.OffsetCommit, 2).i16(n).raw([]byte("gg")).b))
 		add("strings", fmt.Sprintf("OffsetCommit v2 metadata length %d", n),
-			frame(hdr(8, 2).str("g").i32(-1).str("").i64(-1).i32(1).str("hostile").i32(1).i32(0).i64(5).i16(n).b))
-		add("strings", fmt.Sprintf("OffsetFetch v1 topic length %d", n), frame(hdr(9, 1).str("g").i32(1).i16(n).b))
+			frame(hdr(kmsg.OffsetCommit, 2).str("g").i32(-1).str("").i64(-1).i32(1).str("hostile").i32(1).i32(0).i64(5).i16(n).b))
+		add("strings", fmt.Sprintf("OffsetFetch v1 topic length %d", n), frame(hdr(kmsg.OffsetFetch, 1).str("g").i32(1).i16(n).b))
 	}
 
 	// Path tricks in topic names (the gateway knows no such topic; nothing may be stored).
 	for _, name := range []string{"../../x", "..", ".", "", "a/b", "\x00", "%2e%2e", strings.Repeat("t", 1000)} {
 		add("topic names", "OffsetCommit v2 topic "+quoteName(name),
-			frame(hdr(8, 2).str("g-topic-trick").i32(-1).str("").i64(-1).i32(1).str(name).i32(1).i32(0).i64(5).i16(-1).b))
+			frame(hdr(kmsg.OffsetCommit, 2).str("g-topic-trick").i32(-1).str("").i64(-1).i32(1).str(name).i32(1).i32(0).i64(5).i16(-1).b))
 	}
 
 	// Truncations of valid requests, trailing garbage, and seeded mutations.
@@ -661,7 +675,7 @@ func hostileCorpus(seed uint64, random int) []hostileInput {
 	}
 	for i := range random {
 		req := valid[rng.IntN(len(valid))]
-		if req.Key() == 11 { // a mutated JoinGroup may legitimately wait for its rebalance
+		if kmsg.Key(req.Key()) == kmsg.JoinGroup { // a mutated JoinGroup may legitimately wait for its rebalance
 			req = valid[0]
 		}
 		b := encodeRequest(req)
@@ -670,14 +684,19 @@ func hostileCorpus(seed uint64, random int) []hostileInput {
 		}
 		add("mutated requests", fmt.Sprintf("#%d of %s", i, kmsg.NameForKey(req.Key())), frame(b))
 	}
-	served := [][2]int16{{8, 2}, {8, 8}, {9, 1}, {9, 8}, {47, 0}, {18, 3}, {3, 12}, {10, 4}, {12, 4}, {15, 5}, {16, 4}, {42, 2}, {2, 7}}
+	served := []keyVersion{
+		{kmsg.OffsetCommit, 2}, {kmsg.OffsetCommit, 8}, {kmsg.OffsetFetch, 1}, {kmsg.OffsetFetch, 8},
+		{kmsg.OffsetDelete, 0}, {kmsg.ApiVersions, 3}, {kmsg.Metadata, 12}, {kmsg.FindCoordinator, 4},
+		{kmsg.Heartbeat, 4}, {kmsg.DescribeGroups, 5}, {kmsg.ListGroups, 4}, {kmsg.DeleteGroups, 2},
+		{kmsg.ListOffsets, 7},
+	}
 	for i := range random {
 		kv := served[rng.IntN(len(served))]
 		body := make([]byte, rng.IntN(256))
 		for j := range body {
 			body[j] = byte(rng.Uint32())
 		}
-		add("random bytes", fmt.Sprintf("#%d after a %s v%d header", i, kmsg.NameForKey(kv[0]), kv[1]), frame(append(hdr(kv[0], kv[1]).b, body...)))
+		add("random bytes", fmt.Sprintf("#%d after a %s v%d header", i, kv.key.Name(), kv.version), frame(append(hdr(kv.key, kv.version).b, body...)))
 		raw := make([]byte, 1+rng.IntN(64))
 		for j := range raw {
 			raw[j] = byte(rng.Uint32())

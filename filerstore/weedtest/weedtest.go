@@ -5,7 +5,10 @@
 //
 // The weed binary is found through the OFFSETKIT_WEED environment variable, else in the cache
 // directory where offsetkit's scripts/build-weed.sh puts it. ./scripts/test.sh builds it and
-// sets the variable; a test that cannot find it fails (it never skips).
+// sets the variable; a test that cannot find it fails (it never skips) with the command that
+// provides one:
+//
+//	export OFFSETKIT_WEED=$(./scripts/build-weed.sh)   # from the repository root
 package weedtest
 
 import (
@@ -66,6 +69,11 @@ type Server struct {
 	log    *os.File
 }
 
+// howToGetWeed is the command that provides a weed binary, for the error of a missing one.
+const howToGetWeed = "build one with `export " + EnvBinary + "=$(./scripts/build-weed.sh)` from the " +
+	"offsetkit repository root (../scripts/build-weed.sh from filerstore; about 6 minutes the first " +
+	"time, then cached), or run ./scripts/test.sh, which does that and runs every test"
+
 // Binary returns the path of the weed binary: $OFFSETKIT_WEED if set, else the binary that
 // scripts/build-weed.sh caches under ${OFFSETKIT_CACHE:-${XDG_CACHE_HOME:-~/.cache}/offsetkit}.
 func Binary() (string, error) {
@@ -81,7 +89,7 @@ func Binary() (string, error) {
 		if base == "" {
 			home, err := os.UserHomeDir()
 			if err != nil {
-				return "", fmt.Errorf("weedtest: no weed binary: %s is unset and %w; run ./scripts/test.sh, which builds weed and sets %s", EnvBinary, err, EnvBinary)
+				return "", fmt.Errorf("weedtest: no weed binary: %s is unset and %w; %s", EnvBinary, err, howToGetWeed)
 			}
 			base = filepath.Join(home, ".cache")
 		}
@@ -89,7 +97,7 @@ func Binary() (string, error) {
 	}
 	p := filepath.Join(cache, "weed-"+seaweedVersion(), "weed")
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("weedtest: no weed binary: %s is unset and %s does not exist; run ./scripts/test.sh, which builds weed and sets %s", EnvBinary, p, EnvBinary)
+		return "", fmt.Errorf("weedtest: no weed binary: %s is unset and %s does not exist; %s", EnvBinary, p, howToGetWeed)
 	}
 	return p, nil
 }

@@ -19,8 +19,13 @@ func TestBinaryMissingSaysHow(t *testing.T) {
 	t.Setenv(weedtest.EnvBinary, "")
 	t.Setenv("OFFSETKIT_CACHE", t.TempDir())
 	_, err := weedtest.Binary()
-	if err == nil || !strings.Contains(err.Error(), "./scripts/test.sh") {
-		t.Fatalf("Binary() = %v, want an error that says to run ./scripts/test.sh", err)
+	if err == nil {
+		t.Fatal("Binary() found a weed binary in an empty cache")
+	}
+	for _, want := range []string{"export OFFSETKIT_WEED=$(./scripts/build-weed.sh)", "./scripts/test.sh"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Binary() = %v; want an error that gives the command %q", err, want)
+		}
 	}
 }
 

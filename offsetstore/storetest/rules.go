@@ -19,7 +19,7 @@ type (
 // rules is every check of the suite, in the order Run runs them.
 var rules = []rule{
 	{name: "Absent", doc: "a partition never committed and a group never used are absent from Fetch and FetchAll (non-nil maps, no error, no sentinel value); an empty Commit stores nothing; a new store lists no groups", check: checkAbsent},
-	{name: "RoundTrip", doc: "every field of a committed offset comes back from Fetch and FetchAll as committed (leader epoch -1, empty, 4 KiB, non-ASCII and non-UTF-8 metadata, extreme offsets), times truncated to the millisecond and a zero time kept zero", check: checkRoundTrip},
+	{name: "RoundTrip", doc: "every field of a committed offset comes back from Fetch and FetchAll as committed (leader epoch -1, empty, 4 KiB, non-ASCII and non-UTF-8 metadata, extreme offsets), times truncated to the millisecond, a zero time kept zero and the Unix epoch kept apart from it", check: checkRoundTrip},
 	{name: "LastWriterWins", doc: "the last Commit of a partition wins, including one that moves the offset backwards or clears the metadata, and leaves the batch's other partitions as they were", check: checkLastWriterWins},
 	{name: "FetchAllLarge", doc: "FetchAll and Fetch return every offset of a group of more than 1,500 partitions over many topics, committed in several batches, and nothing of another group", check: checkFetchAllLarge},
 	{name: "HostileNames", doc: "any string is a group id or topic name: hostile names never collide, FetchAll of each group returns exactly its own offsets, ListGroups returns each name, and deleting one group leaves every other intact", check: checkHostileNames},
@@ -37,6 +37,15 @@ var rules = []rule{
 	{name: "Inserter", doc: "a store that implements offsetstore.Inserter stores through CommitIfAbsent only partitions with nothing stored, leaves stored ones unchanged, rejects negative partitions, and honours contexts and Close", check: checkInserter},
 	{name: "FetchIntoer", doc: "a store that implements offsetstore.FetchIntoer answers FetchInto exactly as Fetch, index by index (stored, absent and repeated partitions, a group never used), sets every element of dst and found it answers and no other, keeps neither slice, rejects negative partitions and short slices with ErrInvalid, and honours contexts and Close", check: checkFetchIntoer},
 	{name: "SliceCommitter", doc: "a store that implements offsetstore.SliceCommitter stores through CommitSlice exactly what Commit of the same batch stores (a partition named twice: the later offset wins), keeps neither slice, rejects negative partitions and slices of different lengths with ErrInvalid before storing anything, and honours contexts and Close", check: checkSliceCommitter},
+	{name: "FenceStart", doc: "a store that implements offsetstore.Fencer starts every group at fence 0 with a zero GroupState, lists no group states when new, and neither Commit nor CommitFenced with fence 0 moves a fence or creates a state", check: checkFenceStart},
+	{name: "FenceState", doc: "SaveGroupState stores every field of a GroupState and GroupState and GroupStates return it (times truncated to the millisecond, nil Subscribed stays nil and an empty one stays empty, hostile group names), GroupStates lists exactly the groups whose state is not zero, and no slice is shared with the caller", check: checkFenceState},
+	{name: "FenceSave", doc: "SaveGroupState replaces the state only when the stored fence is prev (else ErrFenced, nothing changed), rejects a fence below prev with ErrInvalid, keeps the fence when it is equal and moves it when it is greater; AdvanceFence moves it by one and keeps the state", check: checkFenceSave},
+	{name: "FencedWrites", doc: "CommitFenced, DeleteFenced, ExpireOffsetsFenced and DeleteGroupFenced with a fence that is not the group's (older or newer) fail with ErrFenced and change nothing, empty batches included; with the group's fence they do exactly what Commit, Delete, ExpireOffsets and DeleteGroup do (ErrInvalid, ErrGroupNotFound included)", check: checkFencedWrites},
+	{name: "FenceKept", doc: "Commit, Delete, DeleteGroup, ExpireOffsets and their fenced forms never reset a group's fence or state: an old fence stays refused after the group's offsets are gone", check: checkFenceKept},
+	{name: "FenceErrors", doc: "Fencer errors are *offsetstore.Error values naming the method and group (ErrFenced and ErrInvalid), every Fencer method fails with ctx.Err() on a done context and changes nothing, and with ErrClosed after Close", check: checkFenceErrors},
+	{name: "FenceConcurrency", doc: "while goroutines move a group's fence with AdvanceFence and others commit with the fence they read, no commit with an old fence is applied after a commit with a newer one, none succeeds after the advance past its fence returned, and the final fence is the number of successful advances", check: checkFenceConcurrency},
+	{name: "FenceDurability", doc: "a durable store that implements offsetstore.Fencer returns, after Close and a new Open, every fence and group state it acknowledged, twice over, and still refuses old fences", check: checkFenceDurability},
+	{name: "PendingCommitter", doc: "a store that implements offsetstore.PendingCommitter keeps staged offsets invisible (and unexpired) until CompletePending commits them, drops them on abort, Delete and DeleteGroup, lets a write made after staging win over the transaction (a plain commit, or a transaction staged later), lists what is pending, fences StagePendingFenced, keeps pending offsets across a reopen when durable, and honours contexts and Close", check: checkPendingCommitter},
 	{name: "Durability", doc: "a durable store returns, after Close and a new Open, exactly what it acknowledged before (offsets, deletions, listed groups), twice over; any store can be opened again after Close", check: checkDurability},
 }
 
@@ -111,6 +120,7 @@ func checkRoundTrip(ctx context.Context, c *checker, h Harness) {
 		{Offset: -1, LeaderEpoch: -1, CommitTime: ms(7)},
 		{Offset: math.MinInt64, LeaderEpoch: -1, CommitTime: ms(8)},
 		{Offset: 8, LeaderEpoch: 9, ExpireTime: ms(9)},
+		{Offset: 9, LeaderEpoch: -1, CommitTime: time.UnixMilli(0), ExpireTime: time.UnixMilli(0)}, // the epoch is a time, not "none"
 	}
 	want := offsets{}
 	var tps []tp

@@ -2,8 +2,8 @@
 // testing/fstest and go-cloud's drivertest. Each rule of the contract in package offsetstore is
 // a named check; a store passes when none of them finds a violation.
 //
-// A backend's test hands the suite a way to make a [Harness], a fresh namespace that opens
-// stores:
+// A backend's test hands the suite a [HarnessMaker], which makes a [Harness]: a fresh
+// namespace (a directory, a key prefix, a schema) that opens stores:
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(ctx context.Context, t *testing.T) (storetest.Harness, error) {
@@ -11,6 +11,9 @@
 //			return myHarness{dir: dir}, nil // Open opens a store on dir
 //		})
 //	}
+//
+// The package's Example (backend) is the skeleton of a new backend's harness. Each rule gets
+// a namespace of its own, and a store's ListGroups must list only its own namespace.
 //
 // Run runs every rule as a subtest named after it, each on a new harness so that rules never
 // see each other's data. A store that needs no harness, such as an in-memory one, can use
@@ -26,9 +29,11 @@
 // invalid UTF-8, NUL bytes, 1,000-byte names and the words of a store's own layout, with no
 // collision between any two), ListGroups, DeleteAbsent, DeleteGroup, InvalidPartition,
 // ErrorType, Closed, Context, NoAliasing, ReadYourWrites, Concurrency (32 goroutines; run the
-// suite with -race), Expirer, Inserter, FetchIntoer and SliceCommitter (the optional
-// capabilities of package offsetstore, checked when the store implements them) and Durability (close and reopen, when the harness
-// is durable).
+// suite with -race), Expirer, Inserter, FetchIntoer, SliceCommitter and PendingCommitter (the
+// optional capabilities of package offsetstore, checked when the store implements them),
+// FenceStart, FenceState, FenceSave, FencedWrites, FenceKept, FenceErrors, FenceConcurrency
+// and FenceDurability (offsetstore.Fencer, when the store implements it) and Durability
+// (close and reopen, when the harness is durable).
 //
 // To run one rule of a backend's suite, select its subtest:
 //
@@ -64,9 +69,9 @@ type Harness interface {
 	Close()
 }
 
-// NewHarness makes a new Harness with an empty namespace. It may use t for t.TempDir,
+// HarnessMaker makes a new Harness with an empty namespace. It may use t for t.TempDir,
 // t.Cleanup and logging.
-type NewHarness func(ctx context.Context, t *testing.T) (Harness, error)
+type HarnessMaker func(ctx context.Context, t *testing.T) (Harness, error)
 
 // Rule names one rule of the store contract that the suite checks.
 type Rule struct {
@@ -96,14 +101,14 @@ func (v *Violation) Error() string {
 }
 
 // Run runs every rule as a subtest of t named after the rule, each on a harness of its own
-// made by newHarness and closed when the subtest ends. Every violation is reported with
+// made by makeHarness and closed when the subtest ends. Every violation is reported with
 // t.Error.
-func Run(t *testing.T, newHarness NewHarness) {
+func Run(t *testing.T, makeHarness HarnessMaker) {
 	t.Helper()
 	for _, r := range rules {
 		t.Run(r.name, func(t *testing.T) {
 			ctx := t.Context()
-			h, err := newHarness(ctx, t)
+			h, err := makeHarness(ctx, t)
 			if err != nil {
 				t.Fatalf("storetest: making a harness: %v", err)
 			}
@@ -126,9 +131,10 @@ func TestStore(ctx context.Context, open func(ctx context.Context) (offsetstore.
 }
 
 // TestHarness is TestStore for a harness: it runs the rules named in only (every rule when
-// only is empty), each on a new harness from newHarness, and returns every violation joined
-// with errors.Join, or nil. A name that is not a rule is reported as an error.
-func TestHarness(ctx context.Context, newHarness func(ctx context.Context) (Harness, error), only ...string) error {
+// only is empty), each on a new harness from makeHarness, and returns every violation joined
+// with errors.Join, or nil. A name that is not a rule is reported as an error. makeHarness is
+// a [HarnessMaker] without the *testing.T, as TestHarness runs outside a test too.
+func TestHarness(ctx context.Context, makeHarness func(ctx context.Context) (Harness, error), only ...string) error {
 	var errs []error
 	for _, name := range only {
 		if !slices.ContainsFunc(rules, func(r rule) bool { return r.name == name }) {
@@ -139,7 +145,7 @@ func TestHarness(ctx context.Context, newHarness func(ctx context.Context) (Harn
 		if len(only) > 0 && !slices.Contains(only, r.name) {
 			continue
 		}
-		h, err := newHarness(ctx)
+		h, err := makeHarness(ctx)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("storetest: %s: making a harness: %w", r.name, err))
 			continue

@@ -15,6 +15,8 @@ import (
 	"github.com/offsetkit/offsetkit/memstore"
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/offsetstore/storetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type (
@@ -595,6 +597,51 @@ func (s firstWins) CommitSlice(ctx context.Context, g string, ps []tp, os []offs
 	return s.Store.Commit(ctx, g, m)
 }
 
+// eagerPending is a PendingCommitter that commits staged offsets at once, the way a store that
+// has no pending state would fake it.
+type eagerPending struct{ *memstore.Store }
+
+func (s eagerPending) StagePending(ctx context.Context, g string, _ offsetstore.PendingTxn, m offsets) error {
+	return s.Store.Commit(ctx, g, m)
+}
+
+// blindPending is a PendingCommitter that materializes a committed transaction's offsets over
+// whatever was written after they were staged, the way a store without a write order does.
+type blindPending struct {
+	*memstore.Store
+	mu     *sync.Mutex
+	staged map[string]offsets // by group and producer id
+}
+
+func (s blindPending) key(g string, pid int64) string { return fmt.Sprintf("%q/%d", g, pid) }
+
+func (s blindPending) StagePending(ctx context.Context, g string, t offsetstore.PendingTxn, m offsets) error {
+	if err := s.Store.StagePending(ctx, g, t, m); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.staged[s.key(g, t.ProducerID)] == nil {
+		s.staged[s.key(g, t.ProducerID)] = offsets{}
+	}
+	maps.Copy(s.staged[s.key(g, t.ProducerID)], m)
+	return nil
+}
+
+func (s blindPending) CompletePending(ctx context.Context, g string, pid int64, commit bool) error {
+	if err := s.Store.CompletePending(ctx, g, pid, false); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	m := s.staged[s.key(g, pid)]
+	delete(s.staged, s.key(g, pid))
+	s.mu.Unlock()
+	if !commit || len(m) == 0 {
+		return nil
+	}
+	return s.Store.Commit(ctx, g, m)
+}
+
 var broken = []struct {
 	name     string
 	caughtBy string   // the rule that must report it
@@ -605,6 +652,10 @@ var broken = []struct {
 	{"CommitIfAbsent overwrites stored offsets", "Inserter", []string{"Inserter"}, fresh(func(s offsetstore.Store) offsetstore.Store { return overwriter{s.(*memstore.Store)} })},
 	{"FetchInto leaves absent partitions as the caller's slices had them", "FetchIntoer", []string{"FetchIntoer"}, fresh(func(s offsetstore.Store) offsetstore.Store { return staleFlags{s.(*memstore.Store)} })},
 	{"CommitSlice keeps the first offset of a repeated partition", "SliceCommitter", []string{"SliceCommitter"}, fresh(func(s offsetstore.Store) offsetstore.Store { return firstWins{s.(*memstore.Store)} })},
+	{"commits staged offsets before their transaction commits", "PendingCommitter", []string{"PendingCommitter"}, fresh(func(s offsetstore.Store) offsetstore.Store { return eagerPending{s.(*memstore.Store)} })},
+	{"lets a committed transaction overwrite later commits", "PendingCommitter", []string{"PendingCommitter"}, fresh(func(s offsetstore.Store) offsetstore.Store {
+		return blindPending{s.(*memstore.Store), &sync.Mutex{}, map[string]offsets{}}
+	})},
 	{"returns -1 for a missing partition", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store { return sentinel{s} })},
 	{"returns a nil map for an empty group", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store { return nilMaps{s} })},
 	{"lists every group ever committed to", "Absent", nil, fresh(func(s offsetstore.Store) offsetstore.Store {
@@ -694,6 +745,27 @@ var broken = []struct {
 	}},
 }
 
+// brokenStore is a store that breaks a rule, and the rule that catches it.
+type brokenStore struct {
+	name     string
+	caughtBy string   // the rule that must report it
+	only     []string // the rules to run; nil runs all (only for stores that are race-free)
+	harness  func(context.Context) (storetest.Harness, error)
+}
+
+// allBroken returns every broken store: those of the Store contract, then those of Fencer,
+// each run on its rule alone.
+func allBroken() []brokenStore {
+	out := make([]brokenStore, 0, len(broken)+len(fenceBroken))
+	for _, b := range broken {
+		out = append(out, brokenStore(b))
+	}
+	for _, b := range fenceBroken {
+		out = append(out, brokenStore{name: b.name, caughtBy: b.caughtBy, only: []string{b.caughtBy}, harness: b.harness})
+	}
+	return out
+}
+
 // violated returns the rules that err reports violations of.
 func violated(err error) map[string][]*storetest.Violation {
 	out := map[string][]*storetest.Violation{}
@@ -717,18 +789,16 @@ func TestBrokenStoresAreCaught(t *testing.T) {
 	for _, r := range storetest.Rules() {
 		docs[r.Name] = r.Doc
 	}
-	for _, tt := range broken {
+	for _, tt := range allBroken() {
 		t.Run(tt.name, func(t *testing.T) {
 			err := storetest.TestHarness(t.Context(), tt.harness, tt.only...)
 			got := violated(err)
 			vs := got[tt.caughtBy]
-			if len(vs) == 0 {
-				t.Fatalf("rule %s did not catch the store; all violations:\n%v", tt.caughtBy, err)
-			}
+			require.NotEmpty(t, vs, "rule %s did not catch the store; all violations:\n%v", tt.caughtBy, err)
 			for _, v := range vs {
-				if v.Doc != docs[tt.caughtBy] || !strings.Contains(v.Error(), tt.caughtBy) || !strings.Contains(v.Error(), v.Doc) {
-					t.Errorf("violation does not state its rule: %q", v.Error())
-				}
+				assert.Equal(t, docs[tt.caughtBy], v.Doc, "the violation's Doc")
+				assert.Contains(t, v.Error(), tt.caughtBy, "a violation names its rule")
+				assert.Contains(t, v.Error(), v.Doc, "a violation states its rule")
 			}
 			t.Logf("caught by %s: %v", tt.caughtBy, vs[0].Detail)
 		})
@@ -739,47 +809,35 @@ func TestBrokenStoresAreCaught(t *testing.T) {
 func TestEveryRuleIsTested(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range storetest.Rules() {
-		if r.Name == "" || r.Doc == "" || seen[r.Name] {
-			t.Errorf("rule %q: want a unique name and a doc", r.Name)
-		}
+		assert.NotEmpty(t, r.Name, "a rule's name")
+		assert.NotEmpty(t, r.Doc, "rule %q: its doc", r.Name)
+		assert.False(t, seen[r.Name], "rule %q: names are unique", r.Name)
 		seen[r.Name] = true
 	}
 	caught := map[string]bool{}
-	for _, tt := range broken {
-		if !seen[tt.caughtBy] {
-			t.Errorf("broken store %q names rule %q, which does not exist", tt.name, tt.caughtBy)
-		}
+	for _, tt := range allBroken() {
+		assert.True(t, seen[tt.caughtBy], "broken store %q names rule %q, which does not exist", tt.name, tt.caughtBy)
 		caught[tt.caughtBy] = true
 	}
 	for name := range seen {
-		if !caught[name] {
-			t.Errorf("rule %s has no broken store that it is shown to catch", name)
-		}
+		assert.True(t, caught[name], "rule %s has no broken store that it is shown to catch", name)
 	}
 }
 
 // TestDocListsEveryRule keeps the package documentation's list of rules complete.
 func TestDocListsEveryRule(t *testing.T) {
 	src, err := os.ReadFile("storetest.go")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	doc, _, _ := strings.Cut(string(src), "package storetest")
 	for _, r := range storetest.Rules() {
-		if !strings.Contains(doc, " "+r.Name) {
-			t.Errorf("the package doc does not list rule %s", r.Name)
-		}
+		assert.Contains(t, doc, " "+r.Name, "the package doc does not list rule %s", r.Name)
 	}
 }
 
 func TestMemstorePasses(t *testing.T) {
 	open := func(context.Context) (offsetstore.Store, error) { return memstore.New(memstore.Options{}), nil }
-	if err := storetest.TestStore(t.Context(), open); err != nil {
-		t.Fatal(err)
-	}
-	if err := storetest.TestHarness(t.Context(), durableMem); err != nil {
-		t.Fatalf("durable harness: %v", err)
-	}
+	require.NoError(t, storetest.TestStore(t.Context(), open))
+	require.NoError(t, storetest.TestHarness(t.Context(), durableMem), "durable harness")
 }
 
 // TestRun drives the suite through Run, with a durable harness, as a backend's test does.
@@ -792,21 +850,15 @@ func TestRun(t *testing.T) {
 func TestUnknownRule(t *testing.T) {
 	open := func(context.Context) (offsetstore.Store, error) { return memstore.New(memstore.Options{}), nil }
 	err := storetest.TestStore(t.Context(), open, "Absent", "NoSuchRule")
-	if err == nil || !strings.Contains(err.Error(), "NoSuchRule") {
-		t.Fatalf("TestStore with an unknown rule = %v; want an error naming it", err)
-	}
-	if len(violated(err)) != 0 {
-		t.Fatalf("memstore violated rules: %v", err)
-	}
+	require.ErrorContains(t, err, "NoSuchRule", "TestStore with an unknown rule")
+	require.Empty(t, violated(err), "memstore violated rules: %v", err)
 }
 
 func TestHarnessError(t *testing.T) {
 	err := storetest.TestHarness(t.Context(), func(context.Context) (storetest.Harness, error) {
 		return nil, errors.New("no filer")
 	}, "Absent")
-	if err == nil || !strings.Contains(err.Error(), "no filer") {
-		t.Fatalf("TestHarness with a failing harness = %v; want its error", err)
-	}
+	require.ErrorContains(t, err, "no filer", "TestHarness with a failing harness")
 }
 
 // TestRunReportsViolations runs Run on a broken store in a child process (a failing subtest
@@ -822,9 +874,7 @@ func TestRunReportsViolations(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRunReportsViolations$", "-test.v")
 	cmd.Env = append(os.Environ(), "STORETEST_CHILD=1")
 	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("Run passed a store that works after Close:\n%s", out)
-	}
+	require.Error(t, err, "Run passed a store that works after Close:\n%s", out)
 	var closedDoc string
 	for _, r := range storetest.Rules() {
 		if r.Name == "Closed" {
@@ -832,8 +882,10 @@ func TestRunReportsViolations(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"--- FAIL: TestRunReportsViolations/Closed", "--- PASS: TestRunReportsViolations/RoundTrip", closedDoc} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
+		assert.Contains(t, string(out), want)
 	}
 }
+
+// TestBackendSkeleton runs the skeleton conformance test of example_harness_test.go, the code
+// the README shows a new backend.
+func TestBackendSkeleton(t *testing.T) { testBackend(t) }

@@ -10,6 +10,7 @@ import (
 	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestObserveRequest(t *testing.T) {
@@ -21,7 +22,7 @@ func TestObserveRequest(t *testing.T) {
 	}{
 		{
 			name: "errors counted per occurrence, by Kafka name",
-			ev: protocol.RequestEvent{Key: 8, Version: 9, Duration: time.Millisecond,
+			ev: protocol.RequestEvent{Key: kmsg.OffsetCommit.Int16(), Version: 9, Duration: time.Millisecond,
 				Errors: []protocol.ErrorCount{{Code: 3, Count: 2}, {Code: 25, Count: 1}}},
 			check: func(t *testing.T, m *Metrics) {
 				require.Equal(t, 1.0, testutil.ToFloat64(m.requests.WithLabelValues("OffsetCommit", "9")))
@@ -33,14 +34,14 @@ func TestObserveRequest(t *testing.T) {
 		},
 		{
 			name: "an error code kerr does not know is labelled by number",
-			ev:   protocol.RequestEvent{Key: 9, Version: 8, Errors: []protocol.ErrorCount{{Code: 31000, Count: 1}}},
+			ev:   protocol.RequestEvent{Key: kmsg.OffsetFetch.Int16(), Version: 8, Errors: []protocol.ErrorCount{{Code: 31000, Count: 1}}},
 			check: func(t *testing.T, m *Metrics) {
 				require.Equal(t, 1.0, testutil.ToFloat64(m.errors.WithLabelValues("OffsetFetch", "8", "31000")))
 			},
 		},
 		{
 			name: "store failure",
-			ev:   protocol.RequestEvent{Key: 9, Version: 8, StoreErr: storeErr, Errors: []protocol.ErrorCount{{Code: 16, Count: 1}}},
+			ev:   protocol.RequestEvent{Key: kmsg.OffsetFetch.Int16(), Version: 8, StoreErr: storeErr, Errors: []protocol.ErrorCount{{Code: 16, Count: 1}}},
 			check: func(t *testing.T, m *Metrics) {
 				require.Equal(t, 1.0, testutil.ToFloat64(m.storeErrors.WithLabelValues("OffsetFetch")))
 				require.Equal(t, 1.0, testutil.ToFloat64(m.errors.WithLabelValues("OffsetFetch", "8", "NOT_COORDINATOR")))
@@ -48,7 +49,7 @@ func TestObserveRequest(t *testing.T) {
 		},
 		{
 			name: "unsupported request: rejected, no api series",
-			ev:   protocol.RequestEvent{Key: 0, Version: 9, Err: fmt.Errorf("x: %w", protocol.ErrUnsupported)},
+			ev:   protocol.RequestEvent{Key: kmsg.Produce.Int16(), Version: 9, Err: fmt.Errorf("x: %w", protocol.ErrUnsupported)},
 			check: func(t *testing.T, m *Metrics) {
 				require.Equal(t, 1.0, testutil.ToFloat64(m.rejected.WithLabelValues("unsupported")))
 				require.Equal(t, 0, testutil.CollectAndCount(m.requests))
@@ -88,8 +89,8 @@ func TestConnectionsAndExpiry(t *testing.T) {
 func BenchmarkObserveRequest(b *testing.B) {
 	m := New()
 	ctx := context.Background()
-	ok := protocol.RequestEvent{Key: 8, Version: 9, Duration: 50 * time.Microsecond}
-	withErr := protocol.RequestEvent{Key: 8, Version: 9, Duration: 50 * time.Microsecond, Errors: []protocol.ErrorCount{{Code: 3, Count: 2}}}
+	ok := protocol.RequestEvent{Key: kmsg.OffsetCommit.Int16(), Version: 9, Duration: 50 * time.Microsecond}
+	withErr := protocol.RequestEvent{Key: kmsg.OffsetCommit.Int16(), Version: 9, Duration: 50 * time.Microsecond, Errors: []protocol.ErrorCount{{Code: 3, Count: 2}}}
 	b.Run("ok", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

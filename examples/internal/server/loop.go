@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/offsetkit/offsetkit/protocol"
 )
 
 const (
@@ -137,7 +139,7 @@ func (l *connLoop) next() (frame []byte, units int, ok bool) {
 	}
 	head := l.rbuf[l.r+4 : l.w]
 	l.r, l.w = 0, 0
-	l.large, err = readFrame(io.MultiReader(bytes.NewReader(head), readerFunc(l.read)), l.large, n)
+	l.large, err = protocol.ReadFrameBody(io.MultiReader(bytes.NewReader(head), readerFunc(l.read)), l.large, n)
 	if err != nil {
 		s.budget.release(units)
 		l.log.Debug("connection closed mid-frame", "reason", err)

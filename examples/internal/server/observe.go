@@ -1,9 +1,7 @@
 package server
 
 import (
-	"cmp"
 	"context"
-	"slices"
 	"time"
 
 	"github.com/offsetkit/offsetkit/protocol"
@@ -33,63 +31,7 @@ func (s *Server) observe(ctx context.Context, key, version int16, start time.Tim
 	if s.obs == nil {
 		return
 	}
-	var ec []protocol.ErrorCount
-	add := func(code int16) {
-		if code == 0 {
-			return
-		}
-		for i := range ec {
-			if ec[i].Code == code {
-				ec[i].Count++
-				return
-			}
-		}
-		ec = append(ec, protocol.ErrorCount{Code: code, Count: 1})
-	}
-	switch r := resp.(type) {
-	case *kmsg.ApiVersionsResponse:
-		add(r.ErrorCode)
-	case *kmsg.MetadataResponse:
-		for i := range r.Topics {
-			add(r.Topics[i].ErrorCode)
-			for j := range r.Topics[i].Partitions {
-				add(r.Topics[i].Partitions[j].ErrorCode)
-			}
-		}
-	case *kmsg.FindCoordinatorResponse:
-		add(r.ErrorCode)
-		for i := range r.Coordinators {
-			add(r.Coordinators[i].ErrorCode)
-		}
-	case *kmsg.ListOffsetsResponse:
-		for i := range r.Topics {
-			for j := range r.Topics[i].Partitions {
-				add(r.Topics[i].Partitions[j].ErrorCode)
-			}
-		}
-	case *kmsg.JoinGroupResponse:
-		add(r.ErrorCode)
-	case *kmsg.SyncGroupResponse:
-		add(r.ErrorCode)
-	case *kmsg.HeartbeatResponse:
-		add(r.ErrorCode)
-	case *kmsg.LeaveGroupResponse:
-		add(r.ErrorCode)
-		for i := range r.Members {
-			add(r.Members[i].ErrorCode)
-		}
-	case *kmsg.DescribeGroupsResponse:
-		for i := range r.Groups {
-			add(r.Groups[i].ErrorCode)
-		}
-	case *kmsg.ListGroupsResponse:
-		add(r.ErrorCode)
-	case *kmsg.DeleteGroupsResponse:
-		for i := range r.Groups {
-			add(r.Groups[i].ErrorCode)
-		}
-	}
-	slices.SortFunc(ec, func(a, b protocol.ErrorCount) int { return cmp.Compare(a.Code, b.Code) })
+	ec := protocol.CountErrors(nil, resp)
 	s.obs.ObserveRequest(ctx, protocol.RequestEvent{Key: key, Version: version, Duration: time.Since(start), Errors: ec})
 }
 

@@ -90,33 +90,33 @@ func TestObserverEvents(t *testing.T) {
 		{
 			name:  "ApiVersions at a version not served: answered at v0",
 			frame: frameOf(kmsg.NewPtrApiVersionsRequest(), 99),
-			want:  protocol.RequestEvent{Key: 18, Version: 0, Errors: []protocol.ErrorCount{{Code: kerr.UnsupportedVersion.Code, Count: 1}}},
+			want:  protocol.RequestEvent{Key: int16(kmsg.ApiVersions), Version: 0, Errors: []protocol.ErrorCount{{Code: kerr.UnsupportedVersion.Code, Count: 1}}},
 		},
 		{
 			name:  "Metadata: one count per unknown topic",
 			frame: frameOf(md, 12),
-			want:  protocol.RequestEvent{Key: 3, Version: 12, Errors: []protocol.ErrorCount{{Code: kerr.UnknownTopicOrPartition.Code, Count: 2}}},
+			want:  protocol.RequestEvent{Key: kmsg.Metadata.Int16(), Version: 12, Errors: []protocol.ErrorCount{{Code: kerr.UnknownTopicOrPartition.Code, Count: 2}}},
 		},
 		{
 			name:  "ListOffsets: per partition",
 			frame: frameOf(lo, 11),
-			want:  protocol.RequestEvent{Key: 2, Version: 11, Errors: []protocol.ErrorCount{{Code: kerr.UnknownTopicOrPartition.Code, Count: 1}}},
+			want:  protocol.RequestEvent{Key: kmsg.ListOffsets.Int16(), Version: 11, Errors: []protocol.ErrorCount{{Code: kerr.UnknownTopicOrPartition.Code, Count: 1}}},
 		},
 		{
 			name:  "OffsetCommit: reported once, by protocol's Observer",
 			frame: frameOf(commit, 9),
-			want:  protocol.RequestEvent{Key: 8, Version: 9, Errors: []protocol.ErrorCount{{Code: kerr.UnknownTopicOrPartition.Code, Count: 1}}},
+			want:  protocol.RequestEvent{Key: kmsg.OffsetCommit.Int16(), Version: 9, Errors: []protocol.ErrorCount{{Code: kerr.UnknownTopicOrPartition.Code, Count: 1}}},
 		},
 		{
 			name:    "unsupported key: rejected",
 			frame:   frameOf(kmsg.NewPtrProduceRequest(), 9),
-			want:    protocol.RequestEvent{Key: 0, Version: 9},
+			want:    protocol.RequestEvent{Key: kmsg.Produce.Int16(), Version: 9},
 			refused: protocol.ErrUnsupported,
 		},
 		{
 			name:    "truncated body: rejected as malformed",
 			frame:   truncated,
-			want:    protocol.RequestEvent{Key: 3, Version: 12},
+			want:    protocol.RequestEvent{Key: kmsg.Metadata.Int16(), Version: 12},
 			refused: protocol.ErrMalformed,
 		},
 	}

@@ -2,7 +2,10 @@
 // request frames with protocol.ReadRequestHeader, answers ApiVersions, Metadata and
 // FindCoordinator itself, hands the classic group APIs to an in-memory coordinator
 // (package groups) and the offset APIs to a protocol.Handler over any offsetstore.Store, and
-// writes response frames with protocol.AppendResponse.
+// writes response frames with protocol.AppendResponse. Over a store that keeps pending
+// offsets (offsetstore.PendingCommitter) it is also the transaction coordinator of
+// offsets-only transactions (package txncoord; FindCoordinator key type 1, InitProducerId,
+// AddOffsetsToTxn, AddPartitionsToTxn, EndTxn, TxnOffsetCommit).
 //
 // The gateway is a single broker, node 0, that leads every partition of a fixed set of
 // topics and coordinates every group. It serves offset management only: there is no Produce
@@ -14,21 +17,24 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/offsetkit/offsetkit/examples/internal/groups"
+	"github.com/offsetkit/offsetkit/groupcoord"
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/offsetkit/offsetkit/retention"
+	"github.com/offsetkit/offsetkit/txncoord"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -67,7 +73,7 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Groups configures the group coordinator; its Store and Logger are taken from above, and
 	// its Now too when it has none.
-	Groups groups.Options
+	Groups groupcoord.Options
 	// Now is the clock of commit times, group deadlines and offset retention. Nil means
 	// time.Now.
 	Now func() time.Time
@@ -87,6 +93,10 @@ type Options struct {
 	// Observer, if set, is told about every request, connection and expired offset, for
 	// metrics.
 	Observer Observer
+	// Transactions configures the transaction coordinator, on when Store implements
+	// offsetstore.PendingCommitter; its Completer, Topics and Logger are the gateway's, and
+	// its Now too when it has none.
+	Transactions txncoord.Options
 }
 
 // DefaultOffsetsTimeout is Kafka's default offsets.commit.timeout.ms.
@@ -100,7 +110,8 @@ type Server struct {
 	budget   *byteBudget // nil: no bound on large frames in flight
 	idle     time.Duration
 	topics   *catalog
-	groups   *groups.Coordinator
+	groups   *groupcoord.Coordinator
+	txns     *txncoord.Coordinator // nil when the store keeps no pending offsets
 	offsets  *protocol.Handler
 	sweeper  *retention.Sweeper // nil when the store cannot expire offsets
 	obs      Observer           // nil: nothing is observed
@@ -166,7 +177,24 @@ func New(opts Options) (*Server, error) {
 	if gopts.Now == nil {
 		gopts.Now = opts.Now
 	}
-	s.groups = groups.New(gopts)
+	s.groups = groupcoord.New(gopts)
+	// Durable group state (a store with fences): groups that were Empty keep the time they
+	// became Empty across a restart, so retention expires their offsets as Kafka would.
+	loadCtx, cancelLoad := context.WithTimeout(context.Background(), offsetsTimeout(opts.OffsetsTimeout)+10*time.Second)
+	err = s.groups.Load(loadCtx)
+	cancelLoad()
+	if err != nil {
+		_ = s.groups.Close()
+		return nil, fmt.Errorf("server: loading group state: %w", err)
+	}
+	if s.txns, err = s.startTransactions(opts, cat); err != nil {
+		_ = s.groups.Close()
+		return nil, err
+	}
+	var txns protocol.TxnValidator
+	if s.txns != nil {
+		txns = s.txns
+	}
 	s.offsets = protocol.New(opts.Store, protocol.Options{
 		Groups:   s.groups,
 		Topics:   cat,
@@ -175,6 +203,8 @@ func New(opts Options) (*Server, error) {
 		Timeout:  offsetsTimeout(opts.OffsetsTimeout),
 		Observer: opts.Observer,
 		Logger:   s.log.With("component", "offsets"),
+
+		Transactions: txns, // nil when the store keeps no pending offsets
 	})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.initVersions()
@@ -219,36 +249,34 @@ func (s *Server) SweepOffsets(ctx context.Context) (retention.Stats, error) {
 // initVersions builds the ApiVersions answer: what the gateway serves itself, plus the offset
 // API ranges the protocol Handler reports.
 func (s *Server) initVersions() {
-	own := []struct{ key, max int16 }{
-		{18, 5}, // ApiVersions
-		{3, 13}, // Metadata
-		{10, 6}, // FindCoordinator
-		{11, 9}, // JoinGroup
-		{12, 4}, // Heartbeat
-		{13, 5}, // LeaveGroup
-		{14, 5}, // SyncGroup
-		{15, 6}, // DescribeGroups
-		{16, 5}, // ListGroups
-		{42, 3}, // DeleteGroups
-		{2, 11}, // ListOffsets
+	own := []struct {
+		key kmsg.Key
+		max int16
+	}{
+		{kmsg.ApiVersions, 5},
+		{kmsg.Metadata, 13},
+		{kmsg.FindCoordinator, 6},
+		{kmsg.JoinGroup, 9},
+		{kmsg.Heartbeat, 4},
+		{kmsg.LeaveGroup, 5},
+		{kmsg.SyncGroup, 5},
+		{kmsg.DescribeGroups, 6},
+		{kmsg.ListGroups, 5},
+		{kmsg.DeleteGroups, 3},
+		{kmsg.ListOffsets, 11},
 	}
 	s.versions = make(map[int16]kmsg.ApiVersionsResponseApiKey)
 	for _, o := range own {
 		k := kmsg.NewApiVersionsResponseApiKey()
-		k.ApiKey, k.MinVersion, k.MaxVersion = o.key, 0, o.max
-		s.versions[o.key] = k
+		k.ApiKey, k.MinVersion, k.MaxVersion = o.key.Int16(), 0, o.max
+		s.versions[k.ApiKey] = k
 	}
-	for _, k := range s.offsets.APIVersions() {
-		switch k.ApiKey {
-		case 8, 9, 47: // OffsetCommit, OffsetFetch, OffsetDelete; no transactions here
-			s.versions[k.ApiKey] = k
-		}
+	for _, k := range append(s.offsets.APIVersions(), s.txnVersions()...) {
+		s.versions[k.ApiKey] = k
 	}
-	for key := int16(0); key < 100; key++ {
-		if k, ok := s.versions[key]; ok {
-			s.apiKeys = append(s.apiKeys, k)
-		}
-	}
+	s.apiKeys = slices.SortedFunc(maps.Values(s.versions), func(a, b kmsg.ApiVersionsResponseApiKey) int {
+		return cmp.Compare(a.ApiKey, b.ApiKey)
+	})
 }
 
 // APIVersions returns the API keys and version ranges the gateway serves.
@@ -318,6 +346,9 @@ func (s *Server) Close() error {
 		_ = s.sweeper.Close() // always nil
 	}
 	err := s.groups.Close()
+	if s.txns != nil {
+		_ = s.txns.Close() // always nil
+	}
 	s.wg.Wait()
 	return err
 }
@@ -329,30 +360,6 @@ type conn struct {
 	self *kmsg.MetadataResponseBroker
 }
 
-// readFrame reads an n-byte frame into buf. Memory grows with the bytes that actually arrive,
-// 64 KiB at a time past the first chunk, so a declared size alone allocates nothing large.
-func readFrame(r io.Reader, buf []byte, n int) ([]byte, error) {
-	const chunk = 64 << 10
-	if n <= cap(buf) {
-		buf = buf[:n]
-		_, err := io.ReadFull(r, buf)
-		return buf, err
-	}
-	buf = buf[:0]
-	for len(buf) < n {
-		want := min(n-len(buf), chunk)
-		if cap(buf)-len(buf) < want {
-			buf = append(buf, make([]byte, want)...)[:len(buf)]
-		}
-		m, err := io.ReadFull(r, buf[len(buf):len(buf)+want])
-		buf = buf[:len(buf)+m]
-		if err != nil {
-			return buf, err
-		}
-	}
-	return buf, nil
-}
-
 // handleFrame answers one request frame (the bytes after the size), appending the response
 // frame to out. An error means the connection must be closed without an answer.
 func (s *Server) handleFrame(ctx context.Context, c *conn, frame, out []byte) ([]byte, error) {
@@ -361,12 +368,8 @@ func (s *Server) handleFrame(ctx context.Context, c *conn, frame, out []byte) ([
 	// know) is parsed. The key, version and correlation id lead every header version.
 	key := int16(binary.BigEndian.Uint16(frame[0:]))
 	version := int16(binary.BigEndian.Uint16(frame[2:]))
-	if key == 18 && !s.served(key, version) {
-		hdr := protocol.RequestHeader{Key: key, Version: version, CorrelationID: int32(binary.BigEndian.Uint32(frame[4:]))}
-		resp := kmsg.NewPtrApiVersionsResponse()
-		resp.Version = 0
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
-		resp.ApiKeys = []kmsg.ApiVersionsResponseApiKey{s.versions[18]}
+	hdr := protocol.RequestHeader{Key: key, Version: version, CorrelationID: int32(binary.BigEndian.Uint32(frame[4:]))}
+	if resp, ok := protocol.APIVersionsFallback(hdr, nil, s.apiKeys); ok {
 		// Reported as the v0 answer it is: the requested version is the client's.
 		s.observe(ctx, key, 0, time.Now(), resp)
 		return protocol.AppendResponse(out, hdr, resp), nil
@@ -397,8 +400,8 @@ func (s *Server) handleFrame(ctx context.Context, c *conn, frame, out []byte) ([
 		return nil, err
 	}
 	resp.SetVersion(hdr.Version)
-	switch hdr.Key {
-	case 8, 9, 47: // the protocol Handler reported these
+	switch kmsg.Key(hdr.Key) {
+	case kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.TxnOffsetCommit, kmsg.OffsetDelete: // the protocol Handler reported these
 	default:
 		s.observe(ctx, hdr.Key, hdr.Version, start, resp)
 	}
@@ -441,8 +444,11 @@ func (s *Server) handle(ctx context.Context, c *conn, hdr protocol.RequestHeader
 		return s.groups.ListGroups(ctx, r), nil
 	case *kmsg.DeleteGroupsRequest:
 		return s.groups.DeleteGroups(ctx, r), nil
-	case *kmsg.OffsetCommitRequest, *kmsg.OffsetFetchRequest, *kmsg.OffsetDeleteRequest:
+	case *kmsg.OffsetCommitRequest, *kmsg.OffsetFetchRequest, *kmsg.OffsetDeleteRequest, *kmsg.TxnOffsetCommitRequest:
 		return s.offsets.Handle(ctx, req)
+	}
+	if resp, ok := s.handleTxn(ctx, req); ok {
+		return resp, nil
 	}
 	return nil, fmt.Errorf("%w: %s", errUnsupported, kmsg.NameForKey(req.Key()))
 }
@@ -511,7 +517,9 @@ func (s *Server) findCoordinator(c *conn, r *kmsg.FindCoordinatorRequest) *kmsg.
 	switch r.CoordinatorType {
 	case 0: // group
 	case 1: // transaction
-		code = kerr.CoordinatorNotAvailable.Code
+		if s.txns == nil {
+			code = kerr.CoordinatorNotAvailable.Code
+		}
 	default:
 		code = kerr.InvalidRequest.Code
 	}

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"encoding/hex"
-	"io"
 	"testing"
 
 	"github.com/offsetkit/offsetkit/memstore"
@@ -49,37 +47,6 @@ func TestTopicIDIsStableAndValid(t *testing.T) {
 	require.Equal(t, byte(0x80), id[6]&0xf0, "UUID version 8")
 	// Pinned so that ids survive restarts and releases: clients cache them.
 	require.Equal(t, "5e9f1d7ce34a83a1a96f364c4df15792", hex.EncodeToString(id[:]))
-}
-
-// slowReader returns its data, then blocks-as-EOF: it stands for a peer that declares a large
-// frame and sends little of it.
-type slowReader struct{ data []byte }
-
-func (r *slowReader) Read(p []byte) (int, error) {
-	if len(r.data) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.data)
-	r.data = r.data[n:]
-	return n, nil
-}
-
-// TestReadFrameGrowsWithData: a declared size allocates nothing large by itself; memory follows
-// the bytes that actually arrive.
-func TestReadFrameGrowsWithData(t *testing.T) {
-	buf, err := readFrame(&slowReader{data: make([]byte, 100)}, nil, 15<<20)
-	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
-	require.LessOrEqual(t, cap(buf), 64<<10)
-
-	data := bytes.Repeat([]byte{7}, 200_000)
-	buf, err = readFrame(&slowReader{data: data}, nil, len(data))
-	require.NoError(t, err)
-	require.Equal(t, data, buf)
-
-	small := make([]byte, 0, 16)
-	buf, err = readFrame(&slowReader{data: []byte("0123456789")}, small, 10)
-	require.NoError(t, err)
-	require.Equal(t, "0123456789", string(buf))
 }
 
 func TestNewValidates(t *testing.T) {

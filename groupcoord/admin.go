@@ -1,4 +1,4 @@
-package groups
+package groupcoord
 
 import (
 	"context"
@@ -178,49 +178,102 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 	if id == "" {
 		return kerr.InvalidGroupID.Code
 	}
+	for round := 1; ; round++ {
+		code, err := c.deleteGroupOnce(ctx, id)
+		if !errors.Is(err, offsetstore.ErrFenced) || round == maxDeleteRounds {
+			return code
+		}
+		// The group changed while its offsets were being deleted, and nothing was: decide
+		// again on the changed group.
+	}
+}
+
+// maxDeleteRounds bounds how often a DeleteGroups of one group decides again after the
+// group changed under its deletion.
+const maxDeleteRounds = 4
+
+// deleteGroupOnce deletes group id unless it has members. Over a fencing store the deletion is
+// conditioned on the group's fence, so a member that joins meanwhile keeps the group (the
+// deletion fails with ErrFenced); without one the group is Dead while its offsets are being
+// deleted, refusing commits and joins with COORDINATOR_NOT_AVAILABLE.
+func (c *Coordinator) deleteGroupOnce(ctx context.Context, id string) (int16, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return kerr.CoordinatorNotAvailable.Code
+		return kerr.CoordinatorNotAvailable.Code, nil
+	}
+	f, err := c.readyLocked(ctx, id)
+	if err != nil {
+		c.mu.Unlock()
+		return kerr.CoordinatorNotAvailable.Code, nil
 	}
 	g, active := c.groups[id]
 	switch {
-	case !active:
-		g = &group{id: id, members: map[string]*member{}, static: map[string]string{}, pending: map[string]time.Time{}}
-		c.groups[id] = g
-	case g.state == stateDead:
+	case active && g.state == stateDead:
 		c.mu.Unlock()
-		return kerr.GroupIDNotFound.Code
-	case g.state != stateEmpty:
+		return kerr.GroupIDNotFound.Code, nil
+	case active && g.state != stateEmpty:
 		c.mu.Unlock()
-		return kerr.NonEmptyGroup.Code
+		return kerr.NonEmptyGroup.Code, nil
 	}
-	g.state = stateDead
+	prevState := stateEmpty
+	if c.fencer == nil {
+		if !active {
+			g = newGroup(id, time.Time{})
+			c.groups[id] = g
+		}
+		g.state = stateDead
+	}
+	fenced, epoch, done := c.accept(id, f)
 	c.mu.Unlock()
 
-	err := offsetstore.ErrGroupNotFound
-	if c.store != nil {
+	err = offsetstore.ErrGroupNotFound
+	switch {
+	case fenced:
+		err = c.fencer.DeleteGroupFenced(ctx, id, epoch)
+	case c.store != nil:
 		err = c.store.DeleteGroup(ctx, id)
+	}
+	notFound := errors.Is(err, offsetstore.ErrGroupNotFound)
+	if notFound {
+		done(nil)
+	} else {
+		done(err)
 	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	notFound := errors.Is(err, offsetstore.ErrGroupNotFound)
+	cur := c.groups[id]
 	switch {
 	case err != nil && !notFound:
-		if active {
-			g.state = stateEmpty // keep the group: nothing was (reliably) deleted
-			g.emptySince = c.now()
-		} else if c.groups[id] == g {
-			delete(c.groups, id)
+		if c.fencer == nil && cur == g {
+			if active {
+				g.state = prevState // keep the group, Empty since when it was: nothing was (reliably) deleted
+			} else {
+				delete(c.groups, id)
+			}
+		}
+		if errors.Is(err, offsetstore.ErrFenced) {
+			return kerr.CoordinatorNotAvailable.Code, err
 		}
 		c.log.Warn("delete group: store failed", "group", id, "err", err)
-		return kerr.CoordinatorNotAvailable.Code
-	case c.groups[id] == g:
+		return kerr.CoordinatorNotAvailable.Code, nil
+	case cur != nil && (cur == g || cur.forgettable()):
 		delete(c.groups, id)
 	}
-	if notFound && !active {
-		return kerr.GroupIDNotFound.Code
+	if active || !notFound {
+		// The group's durable state goes with it; its fence moves on.
+		f.cleared = true
+		if c.fencer != nil {
+			f.ready = false
+			f.changes++
+			if f.busy == nil {
+				c.startMove(id, f)
+			}
+		}
 	}
-	return 0
+	if notFound && !active {
+		return kerr.GroupIDNotFound.Code, nil
+	}
+	return 0, nil
 }

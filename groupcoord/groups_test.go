@@ -1,4 +1,4 @@
-package groups
+package groupcoord
 
 import (
 	"context"
@@ -116,7 +116,7 @@ func wait[T any](t *testing.T, ch <-chan T) T {
 	case v := <-ch:
 		return v
 	case <-time.After(5 * time.Second):
-		t.Fatal("timed out waiting for a blocked call")
+		require.FailNow(t, "timed out waiting for a blocked call")
 		panic("unreachable")
 	}
 }
@@ -135,7 +135,7 @@ func (f *fixture) waitState(group string, s state) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	f.t.Fatalf("group %q never reached %v", group, s)
+	require.FailNowf(f.t, "timeout", "group %q never reached %v", group, s)
 }
 
 // joinDynamic joins a new dynamic member at v9 (two JoinGroups, the first getting
@@ -206,7 +206,8 @@ func codeOf(err error) int16 {
 }
 
 // TestValidateCommit checks ClassicGroup.validateOffsetCommit, rule by rule, as tabulated in
-// kafka-offsets.md 3.2: the group is built through the coordinator's own APIs in each state.
+// docs/kafka-semantics.md, section 3.2: the group is built through the coordinator's own APIs
+// in each state.
 func TestValidateCommit(t *testing.T) {
 	type request struct {
 		gen      int32 // relative: genCur means the group's generation, genOld one less
@@ -247,6 +248,8 @@ func TestValidateCommit(t *testing.T) {
 		{"rule 5: CompletingRebalance, current member", "CompletingRebalance", request{gen: genCur, member: self}, kerr.RebalanceInProgress},
 		{"rule 3d before 5: CompletingRebalance, stale generation", "CompletingRebalance", request{gen: genOld, member: self}, kerr.IllegalGeneration},
 		{"rule 4: CompletingRebalance, admin commit", "CompletingRebalance", request{gen: -1}, kerr.UnknownMemberID},
+		{"rule 4 is not for transactions: Stable, gen -1, no member", "Stable", request{gen: -1, op: protocol.OpTxnOffsetCommit}, nil},
+		{"rule 3d still applies to transactions", "Stable", request{gen: genOld, member: self, op: protocol.OpTxnOffsetCommit}, kerr.IllegalGeneration},
 		{"rule 5 is not for transactions", "CompletingRebalance", request{gen: genCur, member: self, op: protocol.OpTxnOffsetCommit}, nil},
 		{"rule 6: PreparingRebalance, member commit accepted", "PreparingRebalance", request{gen: genCur, member: self}, nil},
 		{"rule 4: PreparingRebalance, admin commit", "PreparingRebalance", request{gen: -1}, kerr.UnknownMemberID},
@@ -296,7 +299,7 @@ func TestValidateCommit(t *testing.T) {
 			default:
 				req.Generation = tt.req.gen
 			}
-			_, err := f.c.ValidateGroup(context.Background(), req)
+			_, err := validate(context.Background(), f.c, req)
 			if tt.want == nil {
 				require.NoError(t, err)
 				return
@@ -306,7 +309,7 @@ func TestValidateCommit(t *testing.T) {
 	}
 }
 
-// TestValidateDelete checks the group part of OffsetDelete (kafka-offsets.md 5).
+// TestValidateDelete checks the group part of OffsetDelete (docs/kafka-semantics.md, section 5).
 func TestValidateDelete(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -341,7 +344,7 @@ func TestValidateDelete(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			tt.setup(f)
-			res, err := f.c.ValidateGroup(context.Background(), protocol.GroupRequest{
+			res, err := validate(context.Background(), f.c, protocol.GroupRequest{
 				Op: protocol.OpOffsetDelete, Group: "g", Generation: -1, Topics: []string{"a", "b"},
 			})
 			if tt.wantErr != nil {
@@ -356,11 +359,11 @@ func TestValidateDelete(t *testing.T) {
 
 func TestValidateFetch(t *testing.T) {
 	f := newFixture(t)
-	_, err := f.c.ValidateGroup(context.Background(), protocol.GroupRequest{Op: protocol.OpOffsetFetch, Group: "g", Generation: -1})
+	_, err := validate(context.Background(), f.c, protocol.GroupRequest{Op: protocol.OpOffsetFetch, Group: "g", Generation: -1})
 	require.ErrorIs(t, err, protocol.ErrNoActiveGroup)
 	f.stableStatic("g", joinOpts{})
 	// Classic groups ignore the member id and epoch of OffsetFetch.
-	_, err = f.c.ValidateGroup(context.Background(), protocol.GroupRequest{
+	_, err = validate(context.Background(), f.c, protocol.GroupRequest{
 		Op: protocol.OpOffsetFetch, Group: "g", Generation: 77, MemberID: kmsg.StringPtr("nobody"),
 	})
 	require.NoError(t, err)
@@ -422,7 +425,7 @@ func TestRebalanceTwoMembers(t *testing.T) {
 	f.waitState("g", statePreparingRebalance)
 	require.Equal(t, kerr.RebalanceInProgress.Code, f.heartbeat("g", a.MemberID, 1))
 	// A member commit during PreparingRebalance is accepted.
-	_, err := f.c.ValidateGroup(context.Background(), protocol.GroupRequest{
+	_, err := validate(context.Background(), f.c, protocol.GroupRequest{
 		Op: protocol.OpOffsetCommit, Group: "g", Generation: 1, MemberID: &a.MemberID,
 	})
 	require.NoError(t, err)
@@ -475,7 +478,7 @@ func TestSessionTimeout(t *testing.T) {
 	f.expireAfter(2 * time.Second)
 	f.waitState("g", stateEmpty)
 	require.Equal(t, kerr.UnknownMemberID.Code, f.heartbeat("g", m, gen))
-	_, err := f.c.ValidateGroup(context.Background(), protocol.GroupRequest{
+	_, err := validate(context.Background(), f.c, protocol.GroupRequest{
 		Op: protocol.OpOffsetCommit, Group: "g", Generation: gen, MemberID: &m,
 	})
 	require.ErrorIs(t, err, kerr.UnknownMemberID)
@@ -567,7 +570,7 @@ func TestCloseReleasesBlockedJoin(t *testing.T) {
 	require.NoError(t, f.c.Close())
 	require.Equal(t, kerr.CoordinatorNotAvailable.Code, wait(t, ch).ErrorCode)
 	require.NoError(t, f.c.Close(), "Close is idempotent")
-	_, err := f.c.ValidateGroup(context.Background(), protocol.GroupRequest{Op: protocol.OpOffsetCommit, Group: "g"})
+	_, err := validate(context.Background(), f.c, protocol.GroupRequest{Op: protocol.OpOffsetCommit, Group: "g"})
 	require.ErrorIs(t, err, kerr.CoordinatorNotAvailable)
 }
 
@@ -634,13 +637,13 @@ func TestAdminAPIs(t *testing.T) {
 	require.Empty(t, all)
 
 	// An Empty group the coordinator holds is deleted even with no offsets.
-	_, err = f.c.ValidateGroup(ctx, protocol.GroupRequest{Op: protocol.OpOffsetCommit, Group: "active", Generation: -1})
+	_, err = validate(ctx, f.c, protocol.GroupRequest{Op: protocol.OpOffsetCommit, Group: "active", Generation: -1})
 	require.ErrorIs(t, err, kerr.UnknownMemberID)
 	require.Zero(t, f.leave("active", activeMember))
 	f.waitState("active", stateEmpty)
 	del = f.c.DeleteGroups(ctx, &kmsg.DeleteGroupsRequest{Version: 2, Groups: []string{"active"}})
 	require.Zero(t, del.Groups[0].ErrorCode)
-	_, err = f.c.ValidateGroup(ctx, protocol.GroupRequest{Op: protocol.OpOffsetCommit, Group: "active", Generation: -1})
+	_, err = validate(ctx, f.c, protocol.GroupRequest{Op: protocol.OpOffsetCommit, Group: "active", Generation: -1})
 	require.ErrorIs(t, err, protocol.ErrNoActiveGroup)
 }
 
@@ -656,14 +659,24 @@ func TestEmptyGroupsAreForgotten(t *testing.T) {
 
 	f.expireAfter(9 * time.Minute)
 	commit := protocol.GroupRequest{Op: protocol.OpOffsetCommit, Group: "g", Generation: gen + 1, MemberID: &m}
-	_, err := f.c.ValidateGroup(context.Background(), commit)
+	_, err := validate(context.Background(), f.c, commit)
 	require.ErrorIs(t, err, kerr.UnknownMemberID, "still held: Empty group rules")
 	f.expireAfter(2 * time.Minute)
-	_, err = f.c.ValidateGroup(context.Background(), commit)
+	_, err = validate(context.Background(), f.c, commit)
 	require.ErrorIs(t, err, protocol.ErrNoActiveGroup, "forgotten: the Handler decides from the store")
 	f.expireAfter(11 * time.Minute) // the abandoned group's pending member expired at the first tick
 	f.c.mu.Lock()
 	n := len(f.c.groups)
 	f.c.mu.Unlock()
 	require.Zero(t, n)
+}
+
+// validate asks c about req and, as a protocol Handler does, reports right away that the
+// acceptance wrote nothing.
+func validate(ctx context.Context, c *Coordinator, req protocol.GroupRequest) (protocol.GroupResult, error) {
+	res, err := c.ValidateGroup(ctx, req)
+	if res.Done != nil {
+		res.Done(nil)
+	}
+	return res, err
 }

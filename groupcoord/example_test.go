@@ -1,25 +1,27 @@
-package groups_test
+package groupcoord_test
 
 import (
 	"context"
 	"fmt"
 
-	"github.com/offsetkit/offsetkit/examples/internal/groups"
+	"github.com/offsetkit/offsetkit/groupcoord"
 	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // A coordinator plugged into a protocol.Handler decides commits by live membership: an admin
 // commit (generation -1, no member) is left to the Handler while the group has no members, and
-// refused once a consumer has joined.
+// refused once a consumer has joined. Whoever writes under an acceptance reports the end of the
+// write through its Done, as the Handler does.
 func ExampleCoordinator_ValidateGroup() {
-	c := groups.New(groups.Options{})
+	c := groupcoord.New(groupcoord.Options{})
 	defer c.Close()
 	ctx := context.Background()
 	admin := protocol.GroupRequest{Op: protocol.OpOffsetCommit, Version: 9, Group: "g", Generation: -1, MemberID: kmsg.StringPtr("")}
 
-	_, err := c.ValidateGroup(ctx, admin)
+	res, err := c.ValidateGroup(ctx, admin)
 	fmt.Println("before join:", err)
+	res.Done(nil) // the write under this acceptance is over
 
 	join := kmsg.NewPtrJoinGroupRequest()
 	join.Version = 9

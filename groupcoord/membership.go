@@ -1,4 +1,4 @@
-package groups
+package groupcoord
 
 import (
 	"context"
@@ -45,13 +45,7 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest,
 			c.mu.Unlock()
 			return fail(kerr.UnknownMemberID.Code, req.MemberID)
 		}
-		g = &group{
-			id:         req.Group,
-			members:    make(map[string]*member),
-			static:     make(map[string]string),
-			pending:    make(map[string]time.Time),
-			emptySince: c.now(),
-		}
+		g = newGroup(req.Group, c.now())
 		c.groups[req.Group] = g
 	}
 	if g.state == stateDead {
@@ -240,7 +234,7 @@ func (c *Coordinator) prepareRebalance(g *group, reason string) {
 // tryCompleteJoin ends the join phase once every member has joined and no member id handed out
 // with MEMBER_ID_REQUIRED is outstanding.
 func (c *Coordinator) tryCompleteJoin(g *group) {
-	if g.state != statePreparingRebalance || len(g.pending) > 0 {
+	if g.state != statePreparingRebalance || len(g.pending) > 0 || c.writesInFlight(g) {
 		return
 	}
 	for _, m := range g.members {
@@ -260,15 +254,19 @@ func (c *Coordinator) completeJoin(g *group) {
 		}
 	}
 	g.generation++
+	g.stateSince = c.now()
+	defer c.changed(g)
 	if len(g.members) == 0 {
 		g.state = stateEmpty
-		g.emptySince = c.now()
+		g.emptySince = g.stateSince
 		g.protocol = ""
 		g.leader = ""
+		g.subscribed = g.computeSubscribed()
 		c.log.Debug("group empty", "group", g.id, "generation", g.generation)
 		return
 	}
 	g.protocol = g.selectProtocol()
+	g.subscribed = g.computeSubscribed()
 	members := g.sortedMembers()
 	if _, ok := g.members[g.leader]; !ok {
 		g.leader = members[0].id
@@ -459,6 +457,13 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 		}
 		g.state = stateStable
 		now := c.now()
+		g.stateSince = now
+		c.changed(g)
+		type delivery struct {
+			ch chan *kmsg.SyncGroupResponse
+			r  *kmsg.SyncGroupResponse
+		}
+		var out []delivery
 		for _, o := range g.members {
 			o.assignment = append([]byte(nil), assigned[o.id]...)
 			o.heartbeatDue = now.Add(o.sessionTimeout)
@@ -467,11 +472,20 @@ func (c *Coordinator) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest)
 				r.ProtocolType = strPtr(g.protocolType)
 				r.Protocol = strPtr(g.protocol)
 				r.MemberAssignment = o.assignment
-				o.syncWaiter <- r
+				out = append(out, delivery{o.syncWaiter, r})
 				o.syncWaiter = nil
 			}
 		}
 		c.log.Debug("group stable", "group", g.id, "generation", g.generation)
+		// As Kafka answers SyncGroup once the group's metadata record is written, the
+		// members learn their assignment once the new state is saved and the fence moved
+		// past every write accepted before: their first fetch sees no older write land.
+		if _, err := c.readyLocked(ctx, g.id); err != nil {
+			c.log.Warn("group stable, its state not saved", "group", g.id, "err", err)
+		}
+		for _, d := range out {
+			d.ch <- d.r
+		}
 	}
 	c.mu.Unlock()
 
@@ -657,7 +671,7 @@ func (c *Coordinator) expireLocked(now time.Time) []*group {
 		}
 		switch g.state {
 		case statePreparingRebalance:
-			if !now.Before(g.deadline) {
+			if !now.Before(g.deadline) && !c.writesInFlight(g) {
 				c.completeJoin(g)
 			}
 		case stateCompletingRebalance, stateStable:

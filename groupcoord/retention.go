@@ -1,7 +1,8 @@
-package groups
+package groupcoord
 
 import (
 	"context"
+	"maps"
 	"slices"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
@@ -9,47 +10,54 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// GroupActivity implements retention.GroupActivity with Kafka's expiry rules
-// (kafka-offsets.md section 7):
+// GroupActivity implements retention.GroupActivity with Kafka's expiry rules (KIP-211;
+// OffsetMetadataManager.cleanupExpiredOffsets; docs/kafka-semantics.md, section 6):
 //   - a group the coordinator does not hold, or one without a protocol type, is
 //     retention.StateSimple: its offsets expire by commit time;
 //   - an Empty group with a protocol type is retention.StateEmpty, with the time it became
 //     Empty;
 //   - a Stable "consumer" group whose members' subscriptions parse is retention.StateStable,
-//     with the union of the subscribed topics (sorted);
+//     with the union of the topics its generation subscribed to (sorted);
 //   - any other state (rebalancing, another protocol type, unparseable subscriptions) is
 //     retention.StateActive: nothing expires.
 //
-// After Close it returns COORDINATOR_NOT_AVAILABLE, so a sweep skips every group.
-func (c *Coordinator) GroupActivity(_ context.Context, id string) (retention.Activity, error) {
+// Over a store that implements offsetstore.Fencer the answer carries the group's fence, so
+// the sweep deletes nothing once the group has changed since; without one, a join phase
+// waits for the sweep's deletion (Activity.Done). After Close it returns
+// COORDINATOR_NOT_AVAILABLE, so a sweep skips every group.
+func (c *Coordinator) GroupActivity(ctx context.Context, id string) (retention.Activity, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return retention.Activity{}, kerr.CoordinatorNotAvailable
 	}
+	f, err := c.readyLocked(ctx, id)
+	if err != nil {
+		return retention.Activity{}, err
+	}
+	act := c.activityLocked(id)
+	if act.State != retention.StateActive {
+		act.Fenced, act.Fence, act.Done = c.accept(id, f)
+	}
+	return act, nil
+}
+
+// activityLocked is GroupActivity's answer without the fence. c.mu is held.
+func (c *Coordinator) activityLocked(id string) retention.Activity {
 	g, ok := c.groups[id]
 	if !ok || g.protocolType == "" {
-		return retention.Activity{State: retention.StateSimple}, nil
+		return retention.Activity{State: retention.StateSimple}
 	}
 	switch g.state {
 	case stateEmpty:
-		return retention.Activity{State: retention.StateEmpty, EmptySince: g.emptySince}, nil
+		return retention.Activity{State: retention.StateEmpty, EmptySince: g.emptySince}
 	case stateStable:
-		if g.protocolType != ConsumerProtocolType {
+		if g.protocolType != ConsumerProtocolType || g.subscribed == nil {
 			break
 		}
-		topics, known := g.subscribedTopics()
-		if !known {
-			break
-		}
-		act := retention.Activity{State: retention.StateStable, Subscribed: make([]string, 0, len(topics))}
-		for t := range topics {
-			act.Subscribed = append(act.Subscribed, t)
-		}
-		slices.Sort(act.Subscribed)
-		return act, nil
+		return retention.Activity{State: retention.StateStable, Subscribed: slices.Sorted(maps.Keys(g.subscribed))}
 	}
-	return retention.Activity{State: retention.StateActive}, nil
+	return retention.Activity{State: retention.StateActive}
 }
 
 // OffsetsExpired has the shape of retention.Options.OnExpire: when the last offsets of a

@@ -1,25 +1,57 @@
-// Package groups is the example gateway's classic (JoinGroup/SyncGroup) group coordinator: it
-// keeps members, generations and assignments in memory, serves the classic group APIs, and
-// implements protocol.GroupValidator so that OffsetCommit and OffsetDelete are checked against
-// live membership exactly as Apache Kafka checks them (kafka-offsets.md sections 3.2 and 5).
+// Package groupcoord is a classic (JoinGroup/SyncGroup) group coordinator: it keeps members,
+// generations and assignments in memory, serves the classic group APIs, and implements
+// protocol.GroupValidator so that OffsetCommit and OffsetDelete are checked against live
+// membership exactly as Apache Kafka checks them (ClassicGroup.validateOffsetCommit and the
+// group part of OffsetDelete; docs/kafka-semantics.md, sections 3.2 and 5), and
+// retention.GroupActivity so that offsets expire by Kafka's rules (KIP-211).
 //
 // Offsets are not kept here: the coordinator only consults the offset store to list, describe
 // and delete groups that exist because they have committed offsets (Kafka's "simple" groups).
 //
-// Deviations from Kafka, chosen to keep the example small and documented here:
+// # Writes that cannot lose a race
+//
+// Kafka checks an offset commit against its group and appends it in one step. A coordinator
+// in front of a store checks in one step and the store writes in another, so every acceptance
+// it gives carries what keeps the two together:
+//
+//   - Over a store that implements offsetstore.Fencer, the group's fence epoch: the store
+//     applies the write only while the epoch is unchanged, and the coordinator moves it on
+//     every change the acceptance depended on (a new generation, a group that became Stable or
+//     Empty or was deleted, a write that failed and may still land, and once per group after
+//     the coordinator starts). A write delayed anywhere is then refused, and the protocol
+//     Handler answers as if the request had arrived after the change.
+//   - Always, a Done through which the Handler reports the end of the write. Over a store
+//     without fences the coordinator serializes instead: a join phase does not complete while
+//     a write accepted under the old generation is still in the store call. That is safe only
+//     with a store whose calls, once returned, never apply later (memstore is one).
+//
+// Whoever calls ValidateGroup or GroupActivity directly must call the Done of the acceptance
+// it gets, exactly once, when its write is over (or at once, when it writes nothing).
+//
+// # Durable group state
+//
+// Over a fencing store the coordinator saves, with each fence move, what Kafka persists in
+// group metadata records and what retention depends on: protocol type, generation, whether the
+// group is Empty and since when, and the topics its generation subscribed to. Load restores
+// those groups after a restart, so an Empty group's offsets expire as they would have without
+// the restart. Members are not persisted: after a restart every member rejoins (Kafka reloads
+// them), and a group that had members counts as Empty from the restart on.
+//
+// Deviations from Kafka, chosen to keep the coordinator small and documented here:
 //   - There is no initial rebalance delay (Kafka's group.initial.rebalance.delay.ms is 3 s by
 //     default): a rebalance completes as soon as every known member has joined.
 //   - A static member that rejoins with a known group.instance.id always triggers a rebalance;
 //     Kafka skips it when the member's protocols did not change.
-//   - Groups live only in memory: after a restart a group exists only through its offsets, and
-//     until a member joins, offset retention treats it as a simple group (offsets expire by
-//     commit time); Kafka, which persists group metadata, still knows when it became Empty.
-package groups
+//   - Members are not persisted (see above); over a store without fences nothing is, and
+//     after a restart a group exists only through its offsets, which retention then treats as
+//     a simple group's.
+package groupcoord
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -64,6 +96,7 @@ type Options struct {
 // stops its deadline goroutine and releases every blocked JoinGroup and SyncGroup.
 type Coordinator struct {
 	store  offsetstore.Store
+	fencer offsetstore.Fencer // store's fences, nil without them
 	log    *slog.Logger
 	now    func() time.Time
 	minSes time.Duration
@@ -72,6 +105,7 @@ type Coordinator struct {
 
 	mu     sync.Mutex
 	groups map[string]*group
+	fences map[string]*gfence // by group id; see fence.go
 	closed bool
 
 	ctx    context.Context // cancelled by Close, to abandon store lookups of the deadline goroutine
@@ -107,6 +141,12 @@ type group struct {
 	pendingSync  map[string]bool      // members that have not sent SyncGroup this generation
 	deadline     time.Time            // end of the join phase, or of the sync phase
 	emptySince   time.Time            // when the group last became Empty
+	stateSince   time.Time            // when the group entered its current state
+	// subscribed is the set of topics the current generation's members subscribe to, fixed
+	// when the generation starts (ClassicGroup.computeSubscribedTopics); nil when unknown (a
+	// group of another protocol type, one whose first generation has not started, or
+	// subscriptions that do not parse), which counts as subscribed to every topic.
+	subscribed map[string]bool
 	// offsetsChecked is when an idle Empty group was last found to have offsets in the store.
 	offsetsChecked time.Time
 	seq            uint64 // join order of members, for the leader choice
@@ -138,8 +178,10 @@ func New(opts Options) *Coordinator {
 		maxSes: opts.MaxSessionTimeout,
 		keep:   opts.EmptyGroupRetention,
 		groups: make(map[string]*group),
+		fences: make(map[string]*gfence),
 		done:   make(chan struct{}),
 	}
+	c.fencer, _ = opts.Store.(offsetstore.Fencer)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -202,32 +244,48 @@ func (c *Coordinator) Close() error {
 }
 
 // ValidateGroup implements protocol.GroupValidator with Kafka's classic-group rules
-// (kafka-offsets.md 3.2 for commits, 4.1 for fetches, 5 for deletes). A group the coordinator
-// does not hold gives protocol.ErrNoActiveGroup, so the protocol Handler applies the rules for
-// a missing or offsets-only ("simple") group itself.
-func (c *Coordinator) ValidateGroup(_ context.Context, req protocol.GroupRequest) (protocol.GroupResult, error) {
+// (docs/kafka-semantics.md: section 3.2 for commits, 4.1 for fetches, 5 for deletes). A group
+// the coordinator does not hold gives protocol.ErrNoActiveGroup, so the protocol Handler
+// applies the rules for a missing or offsets-only ("simple") group itself.
+//
+// An acceptance of a commit or a delete carries the group's fence over a store that
+// implements offsetstore.Fencer, and a Done through which the coordinator tracks the write
+// (see the package documentation). Before the first acceptance for a group, and after a
+// change of the group, it waits (within ctx) for the fence to move.
+func (c *Coordinator) ValidateGroup(ctx context.Context, req protocol.GroupRequest) (protocol.GroupResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return protocol.GroupResult{}, kerr.CoordinatorNotAvailable
 	}
+	f, err := c.readyLocked(ctx, req.Group)
+	if err != nil {
+		return protocol.GroupResult{}, err
+	}
 	g, ok := c.groups[req.Group]
-	if !ok {
-		return protocol.GroupResult{}, protocol.ErrNoActiveGroup
-	}
-	switch req.Op {
-	case protocol.OpOffsetFetch:
+	var res protocol.GroupResult
+	switch {
+	case req.Op == protocol.OpOffsetFetch:
 		// Classic groups ignore the member id and epoch of OffsetFetch v9+, and a Dead group
-		// reads as having no offsets beyond what the store holds.
-		return protocol.GroupResult{}, nil
-	case protocol.OpOffsetDelete:
-		return c.validateDelete(g, req)
+		// reads as having no offsets beyond what the store holds. A fetch writes nothing.
+		if !ok {
+			return res, protocol.ErrNoActiveGroup
+		}
+		return res, nil
+	case !ok:
+		err = protocol.ErrNoActiveGroup
+	case req.Op == protocol.OpOffsetDelete:
+		res, err = c.validateDelete(g, req)
 	default:
-		return protocol.GroupResult{}, c.validateCommit(g, req)
+		err = c.validateCommit(g, req)
 	}
+	if err == nil || errors.Is(err, protocol.ErrNoActiveGroup) {
+		res.Fenced, res.Fence, res.Done = c.accept(req.Group, f)
+	}
+	return res, err
 }
 
-// validateCommit is ClassicGroup.validateOffsetCommit (kafka-offsets.md 3.2), rule by rule.
+// validateCommit is ClassicGroup.validateOffsetCommit, rule by rule.
 func (c *Coordinator) validateCommit(g *group, req protocol.GroupRequest) error {
 	member := ""
 	if req.MemberID != nil {
@@ -259,17 +317,22 @@ func (c *Coordinator) validateCommit(g *group, req protocol.GroupRequest) error 
 			return kerr.RebalanceInProgress
 		}
 		// Rule 6 accepts; a member's commit in Stable or PreparingRebalance also counts as a
-		// heartbeat (kafka-offsets.md 3.1 step 10).
+		// heartbeat, as Kafka's OffsetMetadataManager reschedules the member's session timeout.
 		if g.state == stateStable || g.state == statePreparingRebalance {
 			m.heartbeatDue = c.now().Add(m.sessionTimeout)
 		}
+		return nil
+	case req.Op == protocol.OpTxnOffsetCommit:
+		// Rule 4 is not applied to transactional commits (ClassicGroup.validateOffsetCommit
+		// with isTransactional): a producer commits for a group without being a member.
 		return nil
 	default: // rule 4: gen < 0, member "", no instance, on a group that is not Empty
 		return kerr.UnknownMemberID
 	}
 }
 
-// validateDelete is the group part of OffsetDelete (kafka-offsets.md 5, step 3 and 4).
+// validateDelete is the group part of OffsetDelete (ClassicGroup.validateDeleteOffsets and the
+// subscribed-topic check; docs/kafka-semantics.md, section 5).
 func (c *Coordinator) validateDelete(g *group, req protocol.GroupRequest) (protocol.GroupResult, error) {
 	switch g.state {
 	case stateDead:
@@ -280,38 +343,42 @@ func (c *Coordinator) validateDelete(g *group, req protocol.GroupRequest) (proto
 	if g.protocolType != ConsumerProtocolType {
 		return protocol.GroupResult{}, kerr.NonEmptyGroup
 	}
-	subscribed, known := g.subscribedTopics()
+	// ClassicGroup.isSubscribedToTopic: the subscriptions fixed when the generation started,
+	// every topic when they are unknown.
 	var res protocol.GroupResult
 	for _, t := range req.Topics {
-		if !known || subscribed[t] {
+		if g.subscribed == nil || g.subscribed[t] {
 			res.Subscribed = append(res.Subscribed, t)
 		}
 	}
 	return res, nil
 }
 
-// subscribedTopics is Kafka's ClassicGroup.computeSubscribedTopics for a consumer group: the
-// union of the members' subscriptions in the selected protocol's metadata. known is false when
-// the subscriptions cannot be told (no protocol selected yet, or metadata that does not parse),
-// in which case the group counts as subscribed to every topic.
-func (g *group) subscribedTopics() (topics map[string]bool, known bool) {
-	topics = make(map[string]bool)
+// computeSubscribed is Kafka's ClassicGroup.computeSubscribedTopics, run when a generation
+// starts: for a consumer group, the union of the members' subscriptions in the selected
+// protocol's metadata, the empty set for a group without members, and nil (unknown) for
+// another protocol type or metadata that does not parse.
+func (g *group) computeSubscribed() map[string]bool {
+	if g.protocolType != ConsumerProtocolType {
+		return nil
+	}
+	topics := make(map[string]bool)
 	if len(g.members) == 0 {
-		return topics, true
+		return topics
 	}
 	if g.protocol == "" {
-		return nil, false
+		return nil
 	}
 	for _, m := range g.members {
 		var meta kmsg.ConsumerMemberMetadata
 		if err := meta.ReadFrom(m.metadata(g.protocol)); err != nil {
-			return nil, false
+			return nil
 		}
 		for _, t := range meta.Topics {
 			topics[t] = true
 		}
 	}
-	return topics, true
+	return topics
 }
 
 func (m *member) metadata(protocol string) []byte {

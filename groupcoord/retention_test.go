@@ -1,4 +1,4 @@
-package groups
+package groupcoord
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 )
 
 // TestGroupActivity checks the answer to the retention hook for each group state, against
-// the table of kafka-offsets.md section 7. Each case builds its group through the
+// the table of docs/kafka-semantics.md, section 6 (KIP-211). Each case builds its group through the
 // coordinator's own APIs.
 func TestGroupActivity(t *testing.T) {
 	protos := func(name string, meta []byte) []kmsg.JoinGroupRequestProtocol {
@@ -134,7 +134,7 @@ func TestOffsetsExpiredForgetsOnlyIdleGroups(t *testing.T) {
 	require.True(t, f.held("stable"), "live members: kept")
 	f.c.OffsetsExpired("empty", nil, true)
 	require.False(t, f.held("empty"), "Empty and no offsets left: forgotten")
-	_, err := f.c.ValidateGroup(context.Background(), protocol.GroupRequest{Op: protocol.OpOffsetCommit, Group: "empty", Generation: -1})
+	_, err := validate(context.Background(), f.c, protocol.GroupRequest{Op: protocol.OpOffsetCommit, Group: "empty", Generation: -1})
 	require.ErrorIs(t, err, protocol.ErrNoActiveGroup)
 }
 
