@@ -502,7 +502,7 @@ func (s *Store) expireOffsetsFenced(ctx context.Context, group string, fence int
 // applied nothing of its own mutations (earlier calls stay applied). A mutation whose own
 // condition fails is skipped and reported in skipped (by index). Like every transaction of
 // the store, each call goes through submitTxn, so fenced commits of different groups share
-// round trips.
+// round trips when Options.TxnRoundTrips asks for it.
 func (s *Store) fencedTransact(ctx context.Context, group string, fence int64, muts []*filer_pb.ObjectMutation) (skipped []int, err error) {
 	if s.noTxn.Load() {
 		return nil, errNoTransactions

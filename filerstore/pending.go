@@ -188,8 +188,9 @@ func (s *Store) stagePending(ctx context.Context, group string, txn offsetstore.
 }
 
 // CompletePending implements offsetstore.PendingCommitter: a lookup of the producer's pending
-// file; to commit, a lookup of the partitions' committed offsets and one Commit of those the
-// transaction wins; then the file's deletion.
+// file; to commit, a lookup of the partitions' committed offsets and one transaction writing
+// those the transaction wins, each only if its offset file is still what was read; then the
+// file's deletion.
 func (s *Store) CompletePending(ctx context.Context, group string, producerID int64, commit bool) error {
 	const op = "CompletePending"
 	opCtx, done, err := s.begin(ctx)
@@ -222,7 +223,12 @@ func (s *Store) completePending(ctx context.Context, group string, producerID in
 	return err
 }
 
-// materialize commits the pending offsets that win over what is committed now.
+// materialize commits the pending offsets that win over what is committed now. Each offset
+// file is written only if it is still what was read (IF_NOT_EXISTS or IF_ETAG_MATCH, checked
+// by the filer under the group's lock): a plain commit that lands between the read and the
+// write was made after the transaction staged its offset, so it wins and the transaction's
+// offset for that partition is dropped, as Kafka replays a commit after the staging. On a
+// filer without ObjectTransaction the writes are unconditional.
 func (s *Store) materialize(ctx context.Context, group string, pending []pendingOffset) error {
 	if len(pending) == 0 {
 		return nil
@@ -237,6 +243,7 @@ func (s *Store) materialize(ctx context.Context, group string, pending []pending
 		return err
 	}
 	win := make(map[offsetstore.TopicPartition]offsetstore.Offset, len(pending))
+	read := make(map[string]*filer_pb.WriteCondition, len(pending)) // by partition directory
 	for i, p := range pending {
 		r := results[i]
 		if r.err != nil {
@@ -252,8 +259,37 @@ func (s *Store) materialize(ctx context.Context, group string, pending []pending
 			}
 		}
 		win[p.tp()] = p.offset()
+		cond := &filer_pb.WriteCondition_Clause{Kind: filer_pb.WriteCondition_IF_NOT_EXISTS}
+		if r.entry != nil {
+			cond = &filer_pb.WriteCondition_Clause{Kind: filer_pb.WriteCondition_IF_ETAG_MATCH, Etags: []string{entryETag(r.entry)}}
+		}
+		read[reqs[i].Directory] = &filer_pb.WriteCondition{Clauses: []*filer_pb.WriteCondition_Clause{cond}}
 	}
-	return s.commit(ctx, group, win)
+	if len(win) == 0 {
+		return nil
+	}
+	if s.noTxn.Load() {
+		return s.commit(ctx, group, win)
+	}
+	groupDir, markers, muts, err := s.commitMutations(group, win)
+	if err != nil {
+		return err
+	}
+	txn := make([]*filer_pb.ObjectMutation, 0, len(markers)+len(muts))
+	for _, m := range markers {
+		txn = append(txn, objectMutation(m))
+	}
+	for _, m := range muts {
+		om := objectMutation(m)
+		om.Condition = read[om.Directory]
+		txn = append(txn, om)
+	}
+	_, err = s.transact(ctx, groupDir, txn) // a skipped mutation lost to a later commit
+	if isUnimplemented(err) {
+		s.noTxn.Store(true)
+		return s.commit(ctx, group, win)
+	}
+	return err
 }
 
 // PendingPartitions implements offsetstore.PendingCommitter: one listing of the group's

@@ -15,8 +15,6 @@ const (
 	// filer's message size limit.
 	maxBatchTxns      = 256
 	maxBatchMutations = 4096
-	// maxTxnRoundTrips bounds the transaction round trips in flight at once.
-	maxTxnRoundTrips = 8
 )
 
 // txnCall is one transaction waiting for a round trip.
@@ -45,10 +43,11 @@ type txnQueue struct {
 // of the store goes through here. Transactions of different callers that arrive while a
 // round trip is in flight share the next one; each caller gets its own transaction's
 // response, so a failed batch fails only the transactions it carried, and a caller is
-// answered only once its own transaction was applied (or failed). On a filer without
-// ObjectTransactionBatch every transaction is its own ObjectTransaction, concurrently.
+// answered only once its own transaction was applied (or failed). Without
+// Options.TxnRoundTrips, or on a filer without ObjectTransactionBatch, every transaction is
+// its own ObjectTransaction, concurrently.
 func (s *Store) submitTxn(ctx context.Context, req *filer_pb.ObjectTransactionRequest) (*filer_pb.ObjectTransactionResponse, error) {
-	if s.noTxnBatch.Load() {
+	if s.txnTrips == 0 || s.noTxnBatch.Load() {
 		return s.client.ObjectTransaction(ctx, req)
 	}
 	q := &s.txns

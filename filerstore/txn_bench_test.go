@@ -44,50 +44,26 @@ func reportWeedCPU(b *testing.B, cpu0 time.Duration, ops int) {
 }
 
 // BenchmarkConcurrentCommit: 1 or 8 clients, each committing 8 partitions at a time to one of
-// 16 groups in turn, one commit after another, as the gateway's clients do. "batched" is the
-// store as it is; "unbatched" plays a filer without ObjectTransactionBatch, so every commit
-// is its own ObjectTransaction: the store before commits shared round trips. The filer is the
-// local one (rtt=0) or the same seen across a network that adds 1 ms to every call
-// (rtt=1ms). It reports commits per second, the p50 latency of one commit, and the filer's
-// CPU per commit.
+// 16 groups in turn, one commit after another, as the gateway's clients do. trips is
+// Options.TxnRoundTrips: 0, the default, sends every commit as its own ObjectTransaction (the
+// store before commits could share round trips); N lets commits share round trips beyond N in
+// flight. The filer is the local one (rtt=0s) or the same seen across a network that adds
+// 1 ms to every call (rtt=1ms). It reports commits per second, the p50 latency of one
+// commit, and the filer's CPU per commit.
 //
-//	go test -run '^$' -bench ConcurrentCommit -count 6 . | benchstat -col /mode -
+//	go test -run '^$' -bench 'ConcurrentCommit/rtt=0s' -benchtime 1000x -count 6 . | benchstat -col /trips -
 func BenchmarkConcurrentCommit(b *testing.B) {
 	for _, rtt := range []time.Duration{0, time.Millisecond} {
 		for _, clients := range []int{1, 8} {
-			for _, mode := range []string{"unbatched", "batched"} {
-				b.Run(fmt.Sprintf("rtt=%v/clients=%d/mode=%s", rtt, clients, mode), func(b *testing.B) {
-					benchModeCommit(b, rtt, clients, mode)
+			for _, trips := range []int{0, 1, 4} {
+				b.Run(fmt.Sprintf("rtt=%v/clients=%d/trips=%d", rtt, clients, trips), func(b *testing.B) {
+					c := &wrapClient{SeaweedFilerClient: filerClient(b), latency: rtt}
+					s := newStoreOn(b, c, filerstore.Options{TxnRoundTrips: trips})
+					benchConcurrentCommit(b, s, clients)
 				})
 			}
 		}
 	}
-}
-
-func benchModeCommit(b *testing.B, rtt time.Duration, clients int, mode string) {
-	var unimplemented []string
-	if mode == "unbatched" {
-		unimplemented = []string{"ObjectTransactionBatch"}
-	}
-	c := &wrapClient{SeaweedFilerClient: filerClient(b), unimplemented: unimplemented, latency: rtt}
-	s := newStoreOn(b, c, filerstore.Options{})
-	if mode == "unbatched" {
-		// Let the store learn that the batch RPC is missing.
-		warmBatch(b, s)
-	}
-	benchConcurrentCommit(b, s, clients)
-}
-
-// warmBatch runs concurrent commits until at least one went in a batch attempt.
-func warmBatch(b *testing.B, s *filerstore.Store) {
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	for i := range 16 {
-		wg.Go(func() {
-			_ = offsetstore.CommitOne(ctx, s, fmt.Sprintf("warm-%d", i), offsetstore.TopicPartition{Topic: "t", Partition: 0}, offsetstore.Offset{Offset: 1})
-		})
-	}
-	wg.Wait()
 }
 
 func benchConcurrentCommit(b *testing.B, s *filerstore.Store, clients int) {
@@ -181,6 +157,54 @@ func BenchmarkFilerTransaction(b *testing.B) {
 			}
 			reportWeedCPU(b, cpu0, ops)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(ops)/float64(n)/1e3, "µs/entry")
+		})
+	}
+}
+
+// BenchmarkFilerPatchExtended measures a layout the store does not use, for comparison with
+// BenchmarkFilerTransaction: every offset of a group as one extended attribute of a single
+// entry, a commit of 64 partitions being one PATCH_EXTENDED mutation that sets 64 keys of an
+// entry holding 64 or 1,000. weed rewrites the whole entry on each patch, so its cost grows
+// with the group's partitions rather than the commit's.
+func BenchmarkFilerPatchExtended(b *testing.B) {
+	const commitKeys = 64
+	for _, held := range []int{64, 1000} {
+		b.Run(fmt.Sprintf("keys=%d/entry-keys=%d", commitKeys, held), func(b *testing.B) {
+			ctx := context.Background()
+			client := filerClient(b)
+			root := newRoot(b)
+			value := []byte(`{"type":"offset","value":42,"committed_at":1760000000000,"metadata":"consumer-1","leader_epoch":5}`)
+			ext := make(map[string][]byte, held)
+			for p := range held {
+				ext[fmt.Sprintf("t/%d", p)] = value
+			}
+			put := &filer_pb.ObjectTransactionRequest{LockKey: root + "/g", RouteKey: root + "/g", Mutations: []*filer_pb.ObjectMutation{{
+				Type:      filer_pb.ObjectMutation_PUT,
+				Directory: root + "/g",
+				Entry: &filer_pb.Entry{Name: "offsets", Extended: ext, Attributes: &filer_pb.FuseAttributes{
+					Mtime: time.Now().Unix(), Crtime: time.Now().Unix(), FileMode: 0o644,
+				}},
+			}}}
+			if resp, err := client.ObjectTransaction(ctx, put); err != nil || resp.Error != "" {
+				b.Fatal(err, resp.GetError())
+			}
+			set := make(map[string][]byte, commitKeys)
+			for p := range commitKeys {
+				set[fmt.Sprintf("t/%d", p)] = value
+			}
+			patch := &filer_pb.ObjectTransactionRequest{LockKey: root + "/g", RouteKey: root + "/g", Mutations: []*filer_pb.ObjectMutation{{
+				Type: filer_pb.ObjectMutation_PATCH_EXTENDED, Directory: root + "/g", Name: "offsets", SetExtended: set,
+			}}}
+			cpu0 := weedCPU(b)
+			ops := 0
+			for b.Loop() {
+				resp, err := client.ObjectTransaction(ctx, patch)
+				if err != nil || resp.Error != "" {
+					b.Fatal(err, resp.GetError())
+				}
+				ops++
+			}
+			reportWeedCPU(b, cpu0, ops)
 		})
 	}
 }

@@ -30,6 +30,7 @@ func TestCommitsShareRoundTrips(t *testing.T) {
 		unimplemented []string
 		failBatch     bool
 		badGroup      bool // the filer fails the transaction of queued commit g3
+		staleFence    bool // every commit is fenced at 0, and g3's fence has moved to 1
 		want          map[string]int
 	}{
 		{name: "queued commits go in one batch", trips: 1,
@@ -40,6 +41,8 @@ func TestCommitsShareRoundTrips(t *testing.T) {
 			want: map[string]int{"ObjectTransaction": 1, "ObjectTransactionBatch": 1}},
 		{name: "a failed transaction fails only its commit", trips: 2, badGroup: true,
 			want: map[string]int{"ObjectTransaction": 2, "ObjectTransactionBatch": 1}},
+		{name: "a fenced commit whose fence moved fails alone", trips: 1, staleFence: true,
+			want: map[string]int{"ObjectTransaction": 1, "ObjectTransactionBatch": 1}},
 		{name: "a filer without the batch RPC", trips: 1, unimplemented: []string{"ObjectTransactionBatch"},
 			want: map[string]int{"ObjectTransaction": commits, "ObjectTransactionBatch": 1}},
 	}
@@ -50,6 +53,12 @@ func TestCommitsShareRoundTrips(t *testing.T) {
 			release := make(chan struct{})
 			var held atomic.Int64
 			c := &wrapClient{SeaweedFilerClient: filerClient(t), unimplemented: tt.unimplemented}
+			s := newStoreOn(t, c, filerstore.Options{TxnRoundTrips: tt.trips})
+			// The store learns what the filer offers before the test holds round trips.
+			if err := offsetstore.CommitOne(ctx, s, "warm", offsetstore.TopicPartition{Topic: "t"}, offsetstore.Offset{Offset: 1}); err != nil {
+				t.Fatal(err)
+			}
+			c.reset()
 			c.fail = func(method string) error {
 				if method == "ObjectTransaction" {
 					if n := held.Add(1); n <= int64(tt.trips) {
@@ -64,7 +73,6 @@ func TestCommitsShareRoundTrips(t *testing.T) {
 				}
 				return nil
 			}
-			s := newStoreOn(t, c, filerstore.Options{TxnRoundTrips: tt.trips})
 			if tt.badGroup {
 				c.txnFault = func(txn *filer_pb.ObjectTransactionRequest) *filer_pb.ObjectTransactionResponse {
 					if txn.LockKey == s.Root()+"/g3" {
@@ -80,14 +88,27 @@ func TestCommitsShareRoundTrips(t *testing.T) {
 				}
 				return m
 			}
+			commit := func(g int) error {
+				if tt.staleFence {
+					return s.CommitFenced(ctx, fmt.Sprintf("g%d", g), 0, offs(g))
+				}
+				return s.Commit(ctx, fmt.Sprintf("g%d", g), offs(g))
+			}
+			if tt.staleFence {
+				// Another store (another gateway) moves g3's fence.
+				other := newStoreOn(t, filerClient(t), filerstore.Options{Root: s.Root()})
+				if fence, err := offsetstore.AdvanceFence(ctx, other, "g3"); err != nil || fence != 1 {
+					t.Fatalf("AdvanceFence = %d, %v", fence, err)
+				}
+			}
 			errs := make([]error, commits)
 			var wg sync.WaitGroup
 			for g := range tt.trips {
-				wg.Go(func() { errs[g] = s.Commit(ctx, fmt.Sprintf("g%d", g), offs(g)) })
+				wg.Go(func() { errs[g] = commit(g) })
 			}
 			<-entered
 			for g := tt.trips; g < commits; g++ {
-				wg.Go(func() { errs[g] = s.Commit(ctx, fmt.Sprintf("g%d", g), offs(g)) })
+				wg.Go(func() { errs[g] = commit(g) })
 			}
 			for filerstore.QueuedTxns(s) < commits-tt.trips {
 				time.Sleep(time.Millisecond) // waiting for a state, not deciding an outcome
@@ -102,7 +123,7 @@ func TestCommitsShareRoundTrips(t *testing.T) {
 				t.Errorf("RPCs %v, want %v", got, tt.want)
 			}
 			for g, err := range errs {
-				failed := (tt.failBatch && g >= tt.trips) || (tt.badGroup && g == 3)
+				failed := (tt.failBatch && g >= tt.trips) || ((tt.badGroup || tt.staleFence) && g == 3)
 				group := fmt.Sprintf("g%d", g)
 				stored, ferr := s.FetchAll(ctx, group)
 				if ferr != nil {
@@ -118,6 +139,9 @@ func TestCommitsShareRoundTrips(t *testing.T) {
 					}
 					if tt.failBatch && !errors.Is(err, boom) {
 						t.Errorf("commit of %s: %v, want the batch's error", group, err)
+					}
+					if tt.staleFence && !errors.Is(err, offsetstore.ErrFenced) {
+						t.Errorf("commit of %s: %v, want ErrFenced", group, err)
 					}
 					if len(stored) != 0 {
 						t.Errorf("failed commit of %s stored %v", group, stored)
