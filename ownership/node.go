@@ -58,10 +58,11 @@ type Options struct {
 	Now func() time.Time
 	// Manual starts no goroutine: the caller calls Sync (tests with a fake clock do).
 	Manual bool
-	// OnChange, when not nil, is told when the node gains a shard (once its groups are
-	// loaded) or loses one (before it stops serving it is not guaranteed: a member learns
-	// it was deposed after the fact). It is called from the node's goroutines, one call at
-	// a time, and must not call Sync or Close.
+	// OnChange, when not nil, is told when the node gains a shard, once its groups are
+	// loaded and before requests for them are served (Store.GroupStates answers during the
+	// call, so a group coordinator can load the shard's groups), and when it loses one (not
+	// always before: a member may learn it was deposed after the fact). It is called from
+	// the node's goroutines, one call at a time, and must not call Sync or Close.
 	OnChange func(Change)
 	// LoadParallelism bounds the concurrent store calls that load a taken shard. 0 means
 	// DefaultLoadParallelism.

@@ -210,11 +210,13 @@ func (n *Node) load(shards []*servedShard) {
 	}
 	wg.Wait()
 	for _, sh := range shards {
-		close(sh.loaded)
 		if sh.ctx.Err() == nil {
+			// OnChange runs before the shard is served, so that a gateway's own coordinator
+			// can load the shard's groups first (Store reads work for it meanwhile).
 			n.log.Info("loaded shard", "shard", sh.id, "epoch", sh.epoch)
 			n.notify(Change{Shard: sh.id, Epoch: sh.epoch, Gained: true})
 		}
+		close(sh.loaded)
 	}
 }
 

@@ -98,6 +98,12 @@ func (s *Store) begin(ctx context.Context, op, group string) error {
 
 // group returns the loaded group, or why it cannot be served.
 func (s *Store) group(ctx context.Context, op, name string) (*groupCache, error) {
+	return s.groupOf(ctx, op, name, false)
+}
+
+// groupOf is group; duringLoad also serves a group of a shard whose load has not ended (the
+// groups the store listed are loaded by then; OnChange runs before the shard is served).
+func (s *Store) groupOf(ctx context.Context, op, name string, duringLoad bool) (*groupCache, error) {
 	if err := s.begin(ctx, op, name); err != nil {
 		return nil, err
 	}
@@ -105,7 +111,7 @@ func (s *Store) group(ctx context.Context, op, name string) (*groupCache, error)
 	if err != nil {
 		return nil, fail(op, name, err)
 	}
-	if !sh.isLoaded() {
+	if !duringLoad && !sh.isLoaded() {
 		return nil, &offsetstore.Error{Op: op, Group: name, Err: fmt.Errorf("%w: shard %d", offsetstore.ErrLoading, sh.id)}
 	}
 	g, err := s.n.getGroup(ctx, sh, name)
@@ -418,7 +424,7 @@ func (s *Store) state(g *groupCache) offsetstore.GroupState {
 }
 
 // GroupStates implements offsetstore.Fencer: the states of the groups of the shards the node
-// owns that are not zero.
+// owns that are not zero, those of a shard still loading included (for Options.OnChange).
 func (s *Store) GroupStates(ctx context.Context) (map[string]offsetstore.GroupState, error) {
 	const op = "GroupStates"
 	if err := s.begin(ctx, op, ""); err != nil {
@@ -433,7 +439,7 @@ func (s *Store) GroupStates(ctx context.Context) (map[string]offsetstore.GroupSt
 		if !s.n.Owns(name) {
 			continue
 		}
-		g, err := s.group(ctx, op, name)
+		g, err := s.groupOf(ctx, op, name, true)
 		if err != nil {
 			return nil, err
 		}

@@ -15,7 +15,9 @@ import (
 // takes its share of the groups, and returns the Store that serves them. A store without the
 // capabilities a cluster needs (memstore, a filer older than ObjectTransaction) leaves the
 // gateway alone, serving every group itself: node nil.
-func joinCluster(ctx context.Context, cfg config, store offsetstore.Store, listening string, log *slog.Logger) (offsetstore.Store, *ownership.Node, error) {
+//
+// onChange receives the node's shard changes (the gateway's server, once it exists).
+func joinCluster(ctx context.Context, cfg config, store offsetstore.Store, listening string, onChange func(ownership.Change), log *slog.Logger) (offsetstore.Store, *ownership.Node, error) {
 	if cfg.store != "filer" {
 		return store, nil, nil
 	}
@@ -24,10 +26,11 @@ func joinCluster(ctx context.Context, cfg config, store offsetstore.Store, liste
 		addr = listening
 	}
 	node, err := ownership.Start(ctx, store, ownership.Options{
-		NodeID: int32(cfg.nodeID),
-		Addr:   addr,
-		Lease:  cfg.lease,
-		Logger: log,
+		NodeID:   int32(cfg.nodeID),
+		Addr:     addr,
+		Lease:    cfg.lease,
+		Logger:   log,
+		OnChange: onChange,
 	})
 	if errors.Is(err, errors.ErrUnsupported) {
 		log.Warn("the store cannot hold a cluster; this gateway coordinates every group alone", "reason", err)

@@ -69,6 +69,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -176,7 +177,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer ln.Close()
-	served, node, err := joinCluster(ctx, cfg, store, ln.Addr().String(), log.With("component", "cluster"))
+	// The server, made below, learns of shard changes once it exists; before, it loads what
+	// its node owns when it starts.
+	var srvRef atomic.Pointer[server.Server]
+	onChange := func(ch ownership.Change) {
+		if srv := srvRef.Load(); srv != nil {
+			srv.ClusterChanged(ch)
+		}
+	}
+	served, node, err := joinCluster(ctx, cfg, store, ln.Addr().String(), onChange, log.With("component", "cluster"))
 	if err != nil {
 		log.Error("joining the gateway cluster", "err", err)
 		return 1
@@ -227,6 +236,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("starting gateway", "err", err)
 		return 1
 	}
+	srvRef.Store(srv)
 	log.Info("gateway starting", "store", cfg.store, "topics", cfg.topics)
 
 	serving := make(chan error, 1)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,14 +54,21 @@ func startMember(t *testing.T, store offsetstore.Store, id int32) *member {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	m := &member{addr: ln.Addr().String(), clock: &manualClock{t: time.Unix(1_000_000, 0)}}
+	var srv atomic.Pointer[server.Server]
 	m.node, err = ownership.Start(t.Context(), store, ownership.Options{
 		NodeID: id, Addr: m.addr, Lease: testLease, Now: m.clock.Now, Manual: true, Logger: testLogger(),
+		OnChange: func(ch ownership.Change) {
+			if s := srv.Load(); s != nil {
+				s.ClusterChanged(ch)
+			}
+		},
 	})
 	require.NoError(t, err)
 	topics, err := server.ParseTopics("t1:3")
 	require.NoError(t, err)
 	m.srv, err = server.New(server.Options{Store: m.node.Store(), Cluster: m.node, Topics: topics, Logger: testLogger()})
 	require.NoError(t, err)
+	srv.Store(m.srv)
 	done := make(chan error, 1)
 	go func() { done <- m.srv.Serve(ln) }()
 	var once sync.Once
@@ -286,4 +294,60 @@ func TestClusterFailover(t *testing.T) {
 	fetchAll(200)
 	commitAll(300)
 	fetchAll(300)
+}
+
+// rawJoinSync joins group at addr as a new single member (JoinGroup v3, SyncGroup v3) and
+// returns its member id and generation.
+func rawJoinSync(t *testing.T, addr, group string) (string, int32) {
+	t.Helper()
+	c := dialRaw(t, addr)
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Version, join.Group, join.ProtocolType = 3, group, "consumer"
+	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 30000, 30000
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 1, 0, 2, 't', '1', 0, 0, 0, 0}}}
+	jr := c.do(join).(*kmsg.JoinGroupResponse)
+	require.Zero(t, jr.ErrorCode, "JoinGroup %q at %s", group, addr)
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Version, sync.Group, sync.Generation, sync.MemberID = 3, group, jr.Generation, jr.MemberID
+	sync.GroupAssignment = []kmsg.SyncGroupRequestGroupAssignment{{MemberID: jr.MemberID, MemberAssignment: []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}}
+	sr := c.do(sync).(*kmsg.SyncGroupResponse)
+	require.Zero(t, sr.ErrorCode, "SyncGroup %q at %s", group, addr)
+	return jr.MemberID, jr.Generation
+}
+
+// TestClusterGroupMovesAway: a gateway that loses a group's shard forgets the group's members
+// and generation, and when the shard comes back it loads the group from the store: a member of
+// the old generation, which another gateway rebalanced away meanwhile, cannot commit there.
+func TestClusterGroupMovesAway(t *testing.T) {
+	store := memstore.New(memstore.Options{})
+	t.Cleanup(func() { store.Close() })
+	a := startMember(t, store, 1)
+	// A group in the upper half of the shards, which a releases when a second member joins.
+	var g string
+	for i := 0; g == ""; i++ {
+		if cand := fmt.Sprintf("moving-%d", i); a.node.ShardOf(cand) >= ownership.DefaultShards/2 {
+			g = cand
+		}
+	}
+	oldMember, oldGen := rawJoinSync(t, a.addr, g)
+	require.Zero(t, rawCommitVersion(t, a.addr, 7, g, oldMember, oldGen, 0, 10))
+
+	b := startMember(t, store, 2)
+	syncAll(t, a, b)
+	m, ok := a.node.Coordinator(g)
+	require.True(t, ok)
+	require.Equal(t, int32(2), m.ID, "group %q did not move to the second gateway", g)
+	newMember, newGen := rawJoinSync(t, b.addr, g)
+	require.Greater(t, newGen, oldGen, "the new coordinator did not continue the group's generations")
+	require.Zero(t, rawCommitVersion(t, b.addr, 7, g, newMember, newGen, 0, 20))
+
+	b.stop() // the second gateway leaves: the group comes back to the first
+	syncAll(t, a)
+	require.True(t, a.node.Owns(g))
+	code := rawCommitVersion(t, a.addr, 7, g, oldMember, oldGen, 0, 99)
+	require.NotZero(t, code, "a member of a generation rebalanced away committed at the gateway that got the group back")
+	fetched, err := newKadm(t, a.addr).FetchOffsets(testContext(t), g)
+	require.NoError(t, err)
+	o, _ := fetched.Lookup("t1", 0)
+	require.Equal(t, int64(20), o.At)
 }

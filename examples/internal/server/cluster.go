@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/ownership"
@@ -226,6 +227,29 @@ func (s *Server) validator() protocol.GroupValidator {
 		return s.groups.ValidateGroup(ctx, req)
 	})
 }
+
+// ClusterChanged tells the gateway that its cluster node gained or lost a shard (give it to
+// ownership.Options.OnChange): for a gained shard the group coordinator loads the groups the
+// store keeps state of (their generations go on), and for a lost one it forgets the shard's
+// groups, as a Kafka broker loads and unloads the groups of an offsets partition whose
+// leadership it gains or loses.
+func (s *Server) ClusterChanged(ch ownership.Change) {
+	if s.node == nil {
+		return
+	}
+	if !ch.Gained {
+		s.groups.Resign(func(group string) bool { return s.node.ShardOf(group) == ch.Shard })
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, clusterLoadTimeout)
+	defer cancel()
+	if err := s.groups.Load(ctx); err != nil {
+		s.log.Warn("loading the groups of a shard this gateway took", "shard", ch.Shard, "err", err)
+	}
+}
+
+// clusterLoadTimeout bounds the group coordinator's load of a shard it took.
+const clusterLoadTimeout = 30 * time.Second
 
 // ClusterNode is the ownership node of a gateway that is a cluster member, nil otherwise.
 func (s *Server) ClusterNode() *ownership.Node { return s.node }
