@@ -35,9 +35,12 @@ var ErrDeposed = errors.New("ownership: another process took over this node id")
 // Options configures a Node. The zero value works: an allocated node id, no advertised
 // address, DefaultLease, DefaultShards.
 type Options struct {
-	// NodeID is the node's id (a Kafka broker id), 1 to MaxNodeID. 0 allocates a new id
-	// through the store, from FirstAllocatedID up. A process that restarts with the same id
-	// takes its record over at once; its previous incarnation is deposed.
+	// NodeID is the node's id (a Kafka broker id), 1 to MaxNodeID. 0 takes the id of the
+	// member record advertised at Addr, if there is one (this process's previous
+	// incarnation: two live processes cannot listen at one address), and otherwise allocates
+	// a new id through the store, from FirstAllocatedID up. A process that restarts with the
+	// same id takes its record, and the shards of its previous incarnation, over at once; the
+	// previous incarnation, if it still runs, is deposed.
 	NodeID int32
 	// Addr is the address other members and clients reach this node at (host:port), as
 	// Node.Coordinator and Node.Members report it.
@@ -192,6 +195,11 @@ func Start(ctx context.Context, store offsetstore.Store, opts Options) (*Node, e
 	var err error
 	if n.nshards, err = clusterShards(ctx, reg, want); err != nil {
 		return nil, err
+	}
+	if n.id == 0 && n.addr != "" {
+		if n.id, err = idAt(ctx, reg, n.addr); err != nil {
+			return nil, err
+		}
 	}
 	if n.id == 0 {
 		if n.id, err = allocateID(ctx, reg); err != nil {

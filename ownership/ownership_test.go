@@ -596,3 +596,35 @@ func TestDeposedByRestart(t *testing.T) {
 		t.Fatalf("members %v", fresh.Members())
 	}
 }
+
+// TestRestartAtSameAddress: a node started without an id at the address of a member record
+// (its crashed previous incarnation) takes that id and, at once, that member's shards.
+func TestRestartAtSameAddress(t *testing.T) {
+	ctx := t.Context()
+	store := memstore.New(memstore.Options{})
+	defer store.Close()
+	crashed, err := ownership.Start(ctx, store, ownership.Options{Addr: "gw:9092", Manual: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// crashed never syncs again and is never closed; its record stays.
+	again, err := ownership.Start(ctx, store, ownership.Options{Addr: "gw:9092", Manual: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if again.ID() != crashed.ID() {
+		t.Fatalf("restart at the same address got id %d; want %d", again.ID(), crashed.ID())
+	}
+	if got := len(again.OwnedShards()); got != ownership.DefaultShards {
+		t.Fatalf("the restarted node serves %d shards at once; want all %d", got, ownership.DefaultShards)
+	}
+	other, err := ownership.Start(ctx, store, ownership.Options{Addr: "gw:9093", Manual: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if other.ID() == again.ID() {
+		t.Fatalf("a node at another address got the same id %d", other.ID())
+	}
+}

@@ -129,3 +129,18 @@ func allocateID(ctx context.Context, reg offsetstore.Registry) (int32, error) {
 	}
 	return 0, fmt.Errorf("ownership: record %s/%s keeps changing", collConfig, recIDs)
 }
+
+// idAt returns the id of the member record advertised at addr, or 0 when there is none.
+func idAt(ctx context.Context, reg offsetstore.Registry, addr string) (int32, error) {
+	recs, err := reg.Records(ctx, collNodes)
+	if err != nil {
+		return 0, err
+	}
+	for _, rec := range recs {
+		var info nodeInfo
+		if decode(collNodes, rec, &info) == nil && info.Addr == addr && info.ID > 0 && nodeName(info.ID) == rec.Name {
+			return info.ID, nil
+		}
+	}
+	return 0, nil
+}

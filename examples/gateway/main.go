@@ -36,8 +36,9 @@
 //	-advertise-addr string
 //	                     address clients reach this gateway at, for the other gateways of a
 //	                     cluster (default: -addr)
-//	-node-id int         broker id of this gateway in a cluster, 1-1000 (default: one
-//	                     allocated through the store, from 1001 up)
+//	-node-id int         broker id of this gateway in a cluster, 1-1000 (default: the id last
+//	                     registered at its advertised address, else one allocated through
+//	                     the store, from 1001 up)
 //	-lease duration      how long the other gateways of a cluster wait for a silent gateway
 //	                     before they take its groups (default 10s)
 //
@@ -114,7 +115,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.offsetsTimeout, "offsets-timeout", server.DefaultOffsetsTimeout, "longest an offset request may wait on the store before a retriable error (Kafka's offsets.commit.timeout.ms)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "loopback address of the Prometheus /metrics endpoint, such as 127.0.0.1:9644 (default: no metrics)")
 	fs.StringVar(&c.advertiseAddr, "advertise-addr", "", "address clients reach this gateway at, for the other gateways of a cluster (default: the address -addr listens on)")
-	fs.IntVar(&c.nodeID, "node-id", 0, "broker id of this gateway in a cluster, 1-1000 (default: one allocated through the store)")
+	fs.IntVar(&c.nodeID, "node-id", 0, "broker id of this gateway in a cluster, 1-1000 (default: the id last registered at its advertised address, else one allocated through the store)")
 	fs.DurationVar(&c.lease, "lease", ownership.DefaultLease, "how long the other gateways of a cluster wait for a silent gateway before they take its groups")
 	if err := fs.Parse(args); err != nil {
 		return c, err
