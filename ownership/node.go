@@ -67,6 +67,15 @@ type Options struct {
 	// always before: a member may learn it was deposed after the fact). It is called from
 	// the node's goroutines, one call at a time, and must not call Sync or Close.
 	OnChange func(Change)
+	// Gone, when not nil, is asked whether a member that may have stopped certainly does
+	// not serve any more (a gateway answers true when the member's address refuses
+	// connections): such a member counts as gone at once instead of after a lease, so a
+	// crashed process restarted elsewhere, or a cluster restarted together, does not wait
+	// out the leases of the dead. It is asked once about each member when this node first
+	// syncs, and once more about a member whose record has not changed for a quarter of a
+	// lease. Only how soon shards move depends on it: a wrong true answer moves shards that
+	// the fences keep safe. It must return within a second or so.
+	Gone func(ctx context.Context, m Member) bool
 	// LoadParallelism bounds the concurrent store calls that load a taken shard. 0 means
 	// DefaultLoadParallelism.
 	LoadParallelism int
@@ -104,6 +113,7 @@ type Node struct {
 	now      func() time.Time
 	log      *slog.Logger
 	onChange func(Change)
+	gone     func(context.Context, Member) bool
 	par      int
 	store    *Store
 
@@ -134,6 +144,9 @@ type observation struct {
 	info nodeInfo
 	ok   bool // info parsed
 	seen time.Time
+	// probes counts the Gone questions asked about this revision; gone is the last answer.
+	probes int
+	gone   bool
 }
 
 type shardRec struct {
@@ -168,7 +181,7 @@ func Start(ctx context.Context, store offsetstore.Store, opts Options) (*Node, e
 		base: store, reg: reg, fencer: fencer,
 		id: opts.NodeID, addr: opts.Addr, inc: hex.EncodeToString(incb[:]),
 		lease: opts.Lease, interval: opts.Interval, now: opts.Now, log: opts.Logger,
-		onChange: opts.OnChange, par: opts.LoadParallelism,
+		onChange: opts.OnChange, gone: opts.Gone, par: opts.LoadParallelism,
 		observed: make(map[int32]*observation),
 		live:     make(map[int32]nodeInfo),
 		owned:    make(map[int]*servedShard),
@@ -510,6 +523,7 @@ func (n *Node) renew(ctx context.Context) error {
 func (n *Node) observe(ctx context.Context, nodes []offsetstore.Record, now time.Time) map[int32]nodeInfo {
 	live := make(map[int32]nodeInfo, len(nodes))
 	seen := make(map[int32]bool, len(nodes))
+	first := len(n.observed) == 0 && n.beat <= 1
 	for _, rec := range nodes {
 		id64, err := strconv.ParseInt(rec.Name, 10, 32)
 		if err != nil || nodeName(int32(id64)) != rec.Name {
@@ -527,8 +541,15 @@ func (n *Node) observe(ctx context.Context, nodes []offsetstore.Record, now time
 			n.observed[id] = o
 		}
 		age := now.Sub(o.seen)
+		if n.gone != nil && o.ok && age < n.lease && ((first && o.probes == 0) || (age >= n.lease/4+n.interval && o.probes < 2)) {
+			o.probes = 2 - b2i(first && o.probes == 0)
+			o.gone = n.gone(ctx, Member{ID: o.info.ID, Addr: o.info.Addr})
+			if o.gone {
+				n.log.Info("a member that has not renewed is gone", "member", id, "addr", o.info.Addr)
+			}
+		}
 		switch {
-		case age < n.lease && o.ok:
+		case age < n.lease && o.ok && !o.gone:
 			live[id] = o.info
 		case age >= 3*n.lease:
 			// Gone long ago: remove the record, unless it changed since.
@@ -729,4 +750,11 @@ func (n *Node) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

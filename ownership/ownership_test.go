@@ -628,3 +628,37 @@ func TestRestartAtSameAddress(t *testing.T) {
 		t.Fatalf("a node at another address got the same id %d", other.ID())
 	}
 }
+
+// TestGoneMember: a member that Options.Gone reports gone (its address refuses connections)
+// loses its shards at once, without waiting out its lease; one reported alive keeps them.
+func TestGoneMember(t *testing.T) {
+	for _, gone := range []bool{false, true} {
+		t.Run(fmt.Sprint("gone=", gone), func(t *testing.T) {
+			ctx := t.Context()
+			store := memstore.New(memstore.Options{})
+			defer store.Close()
+			crashed, err := ownership.Start(ctx, store, ownership.Options{NodeID: 1, Addr: "old:9092", Manual: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = crashed // never syncs again, never closed
+			var asked []ownership.Member
+			n, err := ownership.Start(ctx, store, ownership.Options{NodeID: 2, Addr: "new:9092", Manual: true,
+				Gone: func(_ context.Context, m ownership.Member) bool { asked = append(asked, m); return gone }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			if len(asked) != 1 || asked[0] != (ownership.Member{ID: 1, Addr: "old:9092"}) {
+				t.Fatalf("Gone was asked about %v; want member 1 once", asked)
+			}
+			want := 0
+			if gone {
+				want = ownership.DefaultShards
+			}
+			if got := len(n.OwnedShards()); got != want {
+				t.Fatalf("the new node serves %d shards; want %d", got, want)
+			}
+		})
+	}
+}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
+	"syscall"
+	"time"
 
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/ownership"
@@ -31,6 +34,7 @@ func joinCluster(ctx context.Context, cfg config, store offsetstore.Store, liste
 		Lease:    cfg.lease,
 		Logger:   log,
 		OnChange: onChange,
+		Gone:     refuses,
 	})
 	if errors.Is(err, errors.ErrUnsupported) {
 		log.Warn("the store cannot hold a cluster; this gateway coordinates every group alone", "reason", err)
@@ -41,4 +45,17 @@ func joinCluster(ctx context.Context, cfg config, store offsetstore.Store, liste
 	}
 	log.Info("joined the gateway cluster", "node", node.ID(), "advertised", addr, "shards", len(node.OwnedShards()), "members", len(node.Members()))
 	return node.Store(), node, nil
+}
+
+// refuses reports whether a member's address refuses connections: nothing listens there, so
+// the member no longer serves (it crashed, or it was restarted elsewhere), and the others may
+// take its groups without waiting out its lease (ownership.Options.Gone).
+func refuses(ctx context.Context, m ownership.Member) bool {
+	d := net.Dialer{Timeout: 500 * time.Millisecond}
+	c, err := d.DialContext(ctx, "tcp", m.Addr)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
 }

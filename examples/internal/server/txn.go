@@ -26,12 +26,6 @@ func (s *Server) startTransactions(opts Options, topics protocol.TopicChecker) (
 		s.log.Info("transactions are off: the store keeps no pending offsets")
 		return nil, nil
 	}
-	if opts.Cluster != nil {
-		// A transaction's groups may be coordinated by other members, whose memory its
-		// completion would bypass; see cluster.go.
-		s.log.Info("transactions are off: this gateway is a cluster member")
-		return nil, nil
-	}
 	topts := opts.Transactions
 	topts.Completer = txncoord.CompleterFunc(func(ctx context.Context, pid int64, groups []string, commit bool) error {
 		return s.offsets.CompleteTransaction(ctx, pid, groups, commit)
