@@ -12,9 +12,10 @@
 // with no peer list. A member is live while its record keeps changing: another member
 // considers it gone when the record's revision has not changed for a whole lease as measured
 // on its own clock, so members need no agreement between their clocks, only clocks that run
-// at similar rates; and a member stops serving on its own once a lease has passed on its
-// clock since it sent its last successful renewal, before any other member can consider it
-// gone.
+// at similar rates; and a member stops serving on its own once 7/8 of a lease has passed on
+// its clock since it sent its last successful renewal, before any other member can consider
+// it gone. A member that certainly stopped (Options.Gone: for a gateway, its address refuses
+// connections) counts as gone at once.
 //
 // Groups are hashed (FNV-1a) onto a fixed number of shards, fixed by the first member of a
 // cluster and kept in the store. Each shard has an owner record naming one member and the
