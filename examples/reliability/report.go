@@ -520,9 +520,11 @@ func (r *report) writeCluster(p func(string, ...any), c *clusterReport) {
 		p("| %s | %d | %d | %v |", f.Kind, f.Node, f.Keys, dur(f.Failover))
 	}
 	p("")
-	p("A SIGKILLed gateway's connections close at once, so its groups move when its lease (%v) runs out", c.Lease)
-	p("on the others' clocks. A SIGSTOPped gateway keeps its connections open: clients wait for their")
-	p("request timeout before they look for the coordinator again, which adds to the lease.")
+	p("A SIGKILLed gateway's address refuses connections, so the others take its groups once its record")
+	p("has not changed for a quarter of the lease (%v), without waiting out the lease. A SIGSTOPped", c.Lease)
+	p("gateway still accepts connections and answers nothing: its groups move when its lease runs out on")
+	p("the others' clocks, and clients wait for their request timeout before they look for the")
+	p("coordinator again, which adds to the lease.")
 	p("")
 	if len(c.LostKeys) > 0 {
 		p("Lost keys:")
