@@ -6,7 +6,8 @@
 # directory outside the clone, applies patches/*.patch in order, adds `require` lines for
 # offsetkit, filerstore and franz-go with `replace` directives pointing at this checkout, and
 # builds ./weed. The binary is cached under
-# ${OFFSETKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/offsetkit}/weed-kafka-<key>/weed, where
+# ${OFFSETKIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/offsetkit}/weed-kafka-<key>/weed, beside
+# the patched source tree (src/, where the tests run SeaweedFS's own unit tests), where
 # <key> hashes the patches, this script and every offsetkit source file the binary compiles
 # in, so an edit to any of them builds a new binary and a stale one is never used.
 # A build takes 2.5 minutes with a warm Go build cache (7 cold) and about 3 GB of memory.
@@ -58,7 +59,6 @@ rm -rf "$SRC"
 cp -r "$DIR" "$SRC"
 chmod -R u+w "$SRC"
 git -C "$SRC" init -q # so that git apply takes paths relative to $SRC wherever the cache is
-trap 'rm -rf "$SRC"' EXIT
 for p in "$here"/patches/*.patch; do
   if ! (cd "$SRC" && git apply --check "$p" 2>&1 >/dev/null); then
     echo "build-weed-kafka: $(basename "$p") does not apply to SeaweedFS $V" >&2

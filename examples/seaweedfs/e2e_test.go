@@ -74,8 +74,8 @@ func TestPatchedGateway(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			err := c.Run(ctx, env)
-			if ok, exit := env.Gateway.Running(); !ok {
-				t.Errorf("gateway not running after the check: %v\n%s", exit, tail(env.Gateway.Log()))
+			if died := env.Gateway.Dead(); died != "" {
+				t.Errorf("gateway dead after the check: %s\n%s", died, tail(env.Gateway.Log()))
 				if err := env.Gateway.Restart(); err != nil {
 					t.Fatal(err)
 				}
@@ -146,6 +146,26 @@ func TestPatchesApply(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSeaweedFSUnitTests runs SeaweedFS's own tests of the Kafka gateway packages in the
+// patched source tree build-weed-kafka.sh leaves beside the binary: the tests the patch adds
+// (filer failover, the group validator) and the existing ones, which the patch must keep
+// passing.
+func TestSeaweedFSUnitTests(t *testing.T) {
+	src := filepath.Join(filepath.Dir(patchedWeed), "src")
+	if _, err := os.Stat(filepath.Join(src, "weed", "mq", "kafka", "protocol", "offsetkit_test.go")); err != nil {
+		t.Fatalf("no patched source tree beside %s (build it with build-weed-kafka.sh): %v", patchedWeed, err)
+	}
+	cmd := exec.Command("go", "test", "-count=1", "./weed/mq/kafka/protocol/", "./weed/mq/kafka/consumer/", "./weed/mq/kafka/gateway/")
+	cmd.Dir = src
+	// The flags build-weed-kafka.sh builds with, so the test build reuses its cached packages.
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod -buildvcs=false -trimpath")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go test in %s: %v\n%s", src, err, out)
+	}
+	t.Logf("%s", out)
 }
 
 func tail(s string) string {

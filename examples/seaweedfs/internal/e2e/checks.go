@@ -268,16 +268,17 @@ func checkKgoResume(ctx context.Context, env *Env) error {
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond),
 			kgo.SessionTimeout(10*time.Second))
 	}
-	// First member: consume at least half, commit exactly what it got.
+	// First member: consume half of the records (PollRecords hands out no more than asked,
+	// whatever the client has buffered), commit exactly those.
 	c1, err := consumer()
 	if err != nil {
 		return err
 	}
 	seen := map[string]bool{}
-	committed := map[int32]int64{}
+	committed := map[int32]int64{} // a partition with no commit resumes at 0 (AtStart)
 	var got []*kgo.Record
 	for len(got) < perPartition*partitions/2 {
-		fs := c1.PollFetches(ctx)
+		fs := c1.PollRecords(ctx, perPartition*partitions/2-len(got))
 		if ctx.Err() != nil {
 			c1.Close()
 			return fmt.Errorf("first consumer got %d records: %w (fetch errors: %v)", len(got), ctx.Err(), fs.Errors())
@@ -322,8 +323,14 @@ func checkKgoResume(ctx context.Context, env *Env) error {
 			}
 		})
 	}
+	if len(rest) != want {
+		return fmt.Errorf("after the restart the group got %d records, want the %d uncommitted ones", len(rest), want)
+	}
 	for p := range int32(partitions) {
 		if _, ok := first[p]; !ok {
+			if committed[p] != perPartition {
+				return fmt.Errorf("partition %d: nothing read after the restart, but only %d of %d records were committed", p, committed[p], perPartition)
+			}
 			continue // fully consumed before the crash
 		}
 		if first[p] != committed[p] {
@@ -697,30 +704,37 @@ func checkUnknownMember(ctx context.Context, env *Env) error {
 	return wantNamed(named, 600)
 }
 
+// checkUnknownTopic sends the OffsetCommit itself: kadm's CommitOffsets answers
+// UNKNOWN_TOPIC_OR_PARTITION on its own, without asking the broker, for a topic Metadata lacks.
 func checkUnknownTopic(ctx context.Context, env *Env) error {
 	cl, err := kgoClient(env, true)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	os := kadm.Offsets{}
 	// Not a '_' name: the gateway creates those (system topics) whenever Metadata names them.
 	const missing = "ok-no-such-topic"
-	os.Add(kadm.Offset{Topic: missing, Partition: 0, At: 1, LeaderEpoch: -1})
-	resp, err := adm.CommitOffsets(ctx, group(env, "unknown-topic"), os)
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation, req.MemberID = group(env, "unknown-topic"), -1, ""
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = missing
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = 0, 1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		return fmt.Errorf("CommitOffsets: %w", err)
+		return fmt.Errorf("OffsetCommit: %w", err)
 	}
-	r, ok := resp.Lookup(missing, 0)
-	if !ok {
-		return errors.New("partition missing from the response")
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return fmt.Errorf("OffsetCommit v%d answered %d topics, want 1", resp.Version, len(resp.Topics))
 	}
-	if !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
-		if r.Err == nil {
+	code := resp.Topics[0].Partitions[0].ErrorCode
+	if code != kerr.UnknownTopicOrPartition.Code {
+		if code == 0 {
 			return errors.New("accepted")
 		}
-		return fmt.Errorf("got %v, want UNKNOWN_TOPIC_OR_PARTITION", r.Err)
+		return fmt.Errorf("got %v, want UNKNOWN_TOPIC_OR_PARTITION", kerr.ErrorForCode(code))
 	}
 	return nil
 }
@@ -922,10 +936,8 @@ func Run(ctx context.Context, env *Env, timeout time.Duration, only []string, lo
 		err := c.Run(cctx, env)
 		cancel()
 		r := Result{Check: c, Err: err, Elapse: time.Since(start)}
-		if ok, exit := env.Gateway.Running(); !ok {
-			if env.Gateway.proc != nil {
-				r.Died = describeDeath(env.Gateway.Log(), exit)
-			}
+		if died := env.Gateway.Dead(); died != "" {
+			r.Died = died
 			if rerr := env.Gateway.Restart(); rerr != nil {
 				logf("restart after %s: %v", c.Name, rerr)
 			}
@@ -934,12 +946,4 @@ func Run(ctx context.Context, env *Env, timeout time.Duration, only []string, lo
 		out = append(out, r)
 	}
 	return out
-}
-
-// describeDeath summarizes why a gateway process died, from its exit and its log.
-func describeDeath(log string, exit error) string {
-	for _, l := range lines(log, "fatal error:", "panic:") {
-		return strings.TrimSpace(l)
-	}
-	return fmt.Sprintf("exited: %v", exit)
 }

@@ -7,7 +7,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -199,17 +198,27 @@ func (g *Gateway) Stop() {
 	}
 }
 
-// Running reports whether the gateway process is alive, and its exit error if not.
-func (g *Gateway) Running() (bool, error) {
+// Dead returns why the gateway is not serving, or "" when it is: not started, exited, crashed
+// (a Go "fatal error:" or "panic:" in its log, whose goroutine dump can take a while to
+// write), or not accepting connections. A crashed process still alive is killed.
+func (g *Gateway) Dead() string {
 	if g.proc == nil {
-		return false, errors.New("not started")
+		return "not running"
+	}
+	if l := lines(g.proc.Log(), "fatal error:", "panic:"); len(l) > 0 {
+		g.proc.Kill()
+		return strings.TrimSpace(l[0])
 	}
 	select {
 	case <-g.proc.exited:
-		return false, g.proc.err
+		return fmt.Sprintf("exited: %v", g.proc.err)
 	default:
-		return true, nil
 	}
+	if !dialOK(g.Addr()) {
+		g.proc.Kill()
+		return "not accepting connections"
+	}
+	return ""
 }
 
 // process is a child process whose output goes to a log file.
@@ -340,14 +349,15 @@ func tail(s string, n int) string {
 	return s[len(s)-n:]
 }
 
-// lines returns the lines of s that contain any of the substrings.
-func lines(s string, subs ...string) []string {
+// lines returns the lines of s that start with any of the prefixes (the Go runtime starts
+// its crash reports at the beginning of a line).
+func lines(s string, prefixes ...string) []string {
 	var out []string
 	sc := bufio.NewScanner(strings.NewReader(s))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		for _, sub := range subs {
-			if strings.Contains(sc.Text(), sub) {
+		for _, p := range prefixes {
+			if strings.HasPrefix(sc.Text(), p) {
 				out = append(out, sc.Text())
 				break
 			}
