@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -172,7 +173,8 @@ func checkGroupJoin(ctx context.Context, env *Env) error {
 		return err
 	}
 	assigned := make(chan map[string][]int32, 1)
-	cl, err := kgoClient(env, false, kgo.MaxVersions(kversion.V2_4_0()), kgo.ConsumerGroup(group(env, "join")),
+	var last lastWarning
+	cl, err := kgoClient(env, false, kgo.WithLogger(&last), kgo.MaxVersions(kversion.V2_4_0()), kgo.ConsumerGroup(group(env, "join")),
 		kgo.ConsumeTopics(t), kgo.DisableAutoCommit(), kgo.SessionTimeout(10*time.Second),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
 			select {
@@ -197,9 +199,39 @@ func checkGroupJoin(ctx context.Context, env *Env) error {
 		default:
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("no assignment: %w", ctx.Err())
+			return fmt.Errorf("no assignment: %w (last client warning: %s)", ctx.Err(), last.String())
 		}
 	}
+}
+
+// lastWarning is a kgo.Logger that keeps the client's last warning or error.
+type lastWarning struct {
+	mu  sync.Mutex
+	msg string
+}
+
+func (l *lastWarning) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (l *lastWarning) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	var b strings.Builder
+	b.WriteString(msg)
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		if k := fmt.Sprint(keyvals[i]); k == "err" || k == "group" {
+			fmt.Fprintf(&b, " %s=%v", k, keyvals[i+1])
+		}
+	}
+	l.mu.Lock()
+	l.msg = b.String()
+	l.mu.Unlock()
+}
+
+func (l *lastWarning) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.msg == "" {
+		return "none"
+	}
+	return l.msg
 }
 
 func checkOffsetVersions(ctx context.Context, env *Env) error {
@@ -246,7 +278,8 @@ func checkKgoResume(ctx context.Context, env *Env) error {
 	}
 	g := group(env, "resume")
 	const perPartition = 10
-	prod, err := kgoClient(env, false, kgo.DefaultProduceTopic(t), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	var last lastWarning
+	prod, err := kgoClient(env, false, kgo.WithLogger(&last), kgo.DefaultProduceTopic(t), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.DisableIdempotentWrite(), kgo.RequiredAcks(kgo.LeaderAck()))
 	if err != nil {
 		return err
@@ -260,7 +293,7 @@ func checkKgoResume(ctx context.Context, env *Env) error {
 	err = prod.ProduceSync(ctx, recs...).FirstErr()
 	prod.Close()
 	if err != nil {
-		return fmt.Errorf("produce: %w", err)
+		return fmt.Errorf("produce: %w (last client warning: %s)", err, last.String())
 	}
 
 	consumer := func() (*kgo.Client, error) {
@@ -747,17 +780,26 @@ func checkSarama(ctx context.Context, env *Env) error {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V2_8_0_0
 	cfg.ClientID = "offsetkit-e2e-sarama"
+	cfg.Consumer.Return.Errors = true
 	cfg.Net.Proxy.Enable = true
 	cfg.Net.Proxy.Dialer = saramaDialer{env.Gateway}
-	cfg.Metadata.Retry.Max = 20
+	// Sarama retries on its own clock: bound it to about a minute (NewClient takes no context).
+	cfg.Metadata.Retry.Max = 3
 	cfg.Metadata.Retry.Backoff = 250 * time.Millisecond
-	cfg.Consumer.Offsets.Retry.Max = 20
-	cfg.Net.ReadTimeout = 10 * time.Second
+	cfg.Consumer.Offsets.Retry.Max = 3
+	cfg.Net.DialTimeout = 5 * time.Second
+	cfg.Net.ReadTimeout = 5 * time.Second
 	cl, err := sarama.NewClient([]string{env.Gateway.Addr()}, cfg)
 	if err != nil {
 		return fmt.Errorf("sarama client: %w", err)
 	}
-	defer cl.Close()
+	// Sarama takes no context: closing the client when ctx ends makes its calls return.
+	stop := context.AfterFunc(ctx, func() { cl.Close() })
+	defer func() {
+		if stop() {
+			cl.Close()
+		}
+	}()
 	g := group(env, "sarama")
 	om, err := sarama.NewOffsetManagerFromClient(g, cl)
 	if err != nil {
@@ -769,12 +811,14 @@ func checkSarama(ctx context.Context, env *Env) error {
 		return fmt.Errorf("ManagePartition: %w", err)
 	}
 	pom.MarkOffset(17, "seventeen")
-	om.Commit()
+	om.Commit() // one flush; a failure lands in pom.Errors (Consumer.Return.Errors)
 	var errs []error
 	for len(pom.Errors()) > 0 {
 		errs = append(errs, <-pom.Errors())
 	}
-	pom.Close()
+	// pom.Close waits until its offset is flushed, which never happens if the gateway keeps
+	// refusing it; om.Close retries Consumer.Offsets.Retry.Max times and then releases it.
+	pom.AsyncClose()
 	om.Close()
 	if len(errs) > 0 {
 		return fmt.Errorf("commit: %v", errors.Join(errs...))

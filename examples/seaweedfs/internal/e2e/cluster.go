@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -316,13 +315,9 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-var socketsMu sync.Mutex
-
 // removeSockets removes the unix sockets weed creates in the temporary directory, named after
 // its ports.
 func removeSockets(ports []int) {
-	socketsMu.Lock()
-	defer socketsMu.Unlock()
 	for _, p := range ports {
 		matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "seaweedfs-*-"+strconv.Itoa(p)+".sock"))
 		for _, m := range matches {
