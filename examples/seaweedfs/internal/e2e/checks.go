@@ -863,6 +863,9 @@ func checkKafkaGo(ctx context.Context, env *Env) error {
 	if err != nil {
 		return fmt.Errorf("OffsetCommit: %w", err)
 	}
+	if len(commit.Topics[t]) != 2 {
+		return fmt.Errorf("OffsetCommit answered %d of the 2 partitions of %s (response: %v)", len(commit.Topics[t]), t, commit.Topics)
+	}
 	for _, p := range commit.Topics[t] {
 		if p.Error != nil {
 			return fmt.Errorf("OffsetCommit %s[%d]: %w", t, p.Partition, p.Error)
