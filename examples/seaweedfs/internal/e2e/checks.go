@@ -210,8 +210,10 @@ type lastWarning struct {
 	msg string
 }
 
+// Level implements kgo.Logger: warnings and errors.
 func (l *lastWarning) Level() kgo.LogLevel { return kgo.LogLevelWarn }
 
+// Log implements kgo.Logger, keeping the message and its err and group values.
 func (l *lastWarning) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	var b strings.Builder
 	b.WriteString(msg)
@@ -225,6 +227,7 @@ func (l *lastWarning) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	l.mu.Unlock()
 }
 
+// String returns the last warning, or "none".
 func (l *lastWarning) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -843,6 +846,7 @@ func checkSarama(ctx context.Context, env *Env) error {
 // saramaDialer is the address-rewriting dialer for Sarama's proxy.Dialer.
 type saramaDialer struct{ gw *Gateway }
 
+// Dial connects to the gateway, whatever address Sarama asks for.
 func (d saramaDialer) Dial(network, _ string) (net.Conn, error) {
 	return net.DialTimeout(network, d.gw.Addr(), 10*time.Second)
 }

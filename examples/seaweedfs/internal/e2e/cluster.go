@@ -257,11 +257,13 @@ func (p *process) Log() string {
 	return string(b)
 }
 
+// Kill sends SIGKILL and waits for the process to exit.
 func (p *process) Kill() {
 	p.cmd.Process.Kill()
 	<-p.exited
 }
 
+// Stop sends SIGTERM and waits up to timeout for the process to exit, then kills it.
 func (p *process) Stop(timeout time.Duration) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
