@@ -2,9 +2,10 @@
 # test.sh: run every test of every offsetkit module, the way CI does, on a fresh machine.
 #
 # It downloads the Go modules, builds (or reuses) a cached SeaweedFS `weed` binary outside the
-# clone, checks formatting and vet, and runs `go test -race` in each module. Tests that need a
-# filer start a real `weed` on free loopback ports in a temp dir and stop it themselves; they
-# find the binary through OFFSETKIT_WEED, which this script sets.
+# clone, and another whose Kafka gateway runs on this checkout (examples/seaweedfs), checks
+# formatting and vet, and runs `go test -race` in each module. Tests that need a filer start a
+# real `weed` on free loopback ports in a temp dir and stop it themselves; they find the
+# binaries through OFFSETKIT_WEED and OFFSETKIT_WEED_KAFKA, which this script sets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -35,6 +36,11 @@ echo "==> weed binary"
 OFFSETKIT_WEED=$("$root/scripts/build-weed.sh")
 export OFFSETKIT_WEED
 echo "    $OFFSETKIT_WEED"
+
+echo "==> patched weed (SeaweedFS's Kafka gateway on offsetkit, examples/seaweedfs)"
+OFFSETKIT_WEED_KAFKA=$("$root/examples/seaweedfs/build-weed-kafka.sh")
+export OFFSETKIT_WEED_KAFKA
+echo "    $OFFSETKIT_WEED_KAFKA"
 
 echo "==> gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

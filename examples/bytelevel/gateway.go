@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/offsetkit/offsetkit/examples/internal/server"
 	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,7 +25,7 @@ type bodyHandler func(ctx context.Context, c net.Conn, version int16, body []byt
 // gateway is a byte-level Kafka gateway: a table of body handlers and a connection loop.
 type gateway struct {
 	log      *slog.Logger
-	topics   []server.Topic
+	topics   []topic
 	offsets  *protocol.Handler
 	handlers map[int16]bodyHandler
 	ranges   []kmsg.ApiVersionsResponseApiKey
@@ -38,7 +37,7 @@ type gateway struct {
 	wg     sync.WaitGroup
 }
 
-func newGateway(store offsetstore.Store, topics []server.Topic, log *slog.Logger) *gateway {
+func newGateway(store offsetstore.Store, topics []topic, log *slog.Logger) *gateway {
 	g := &gateway{
 		log:     log,
 		topics:  topics,

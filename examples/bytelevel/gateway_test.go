@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/offsetkit/offsetkit/examples/internal/server"
 	"github.com/offsetkit/offsetkit/memstore"
 	"github.com/offsetkit/offsetkit/protocol"
 	"github.com/segmentio/kafka-go"
@@ -23,7 +22,7 @@ import (
 func start(t *testing.T) string {
 	t.Helper()
 	store := memstore.New(memstore.Options{})
-	topics, err := server.ParseTopics("t1:3")
+	topics, err := parseTopics("t1:3")
 	require.NoError(t, err)
 	g := newGateway(store, topics, slog.New(slog.DiscardHandler))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -29,7 +29,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/offsetkit/offsetkit/examples/internal/server"
 	"github.com/offsetkit/offsetkit/memstore"
 )
 
@@ -48,7 +47,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	topics, err := server.ParseTopics(*topicsFlag)
+	topics, err := parseTopics(*topicsFlag)
 	if err != nil {
 		fmt.Fprintln(stderr, "bytelevel:", err)
 		return 2

@@ -22,7 +22,7 @@
 //
 // Usage:
 //
-//	go run -C examples ./reliability -out ../RELIABILITY.md
+//	go run -C examples ./e2e/reliability -out ../RELIABILITY.md
 //
 // The same checks, shorter, run as the package's tests in `go test -race ./...`. The command
 // exits 1 if any check failed (a lost offset, a crash, a hang, a write outside the root),

@@ -19,7 +19,7 @@ import (
 // with the same topic, in the same run. It reports commits per second and the p50 and p99
 // latency of one CommitOffsets call (one partition).
 //
-//	go test -run '^$' -bench KadmCommit -benchtime 20000x ./interop/
+//	go test -run '^$' -bench KadmCommit -benchtime 20000x ./e2e/interop/
 func BenchmarkKadmCommit(b *testing.B) {
 	targets := []struct {
 		name  string

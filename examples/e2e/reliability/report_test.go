@@ -33,7 +33,7 @@ func TestReportPasses(t *testing.T) {
 	require.NoError(t, r.write(&b))
 	out := b.String()
 	for _, want := range []string{
-		"go run -C examples ./reliability -out ../RELIABILITY.md",
+		"go run -C examples ./e2e/reliability -out ../RELIABILITY.md",
 		"on 2026-11-28 13:00 UTC", "host `vm`", "/cache/weed",
 		"| Load held | 2 clients", "| Faults survived | 1 × SIGKILL", "| Offsets lost | **0** of 4 keys", "| Inputs tried | 3 hostile",
 		"COORDINATOR_NOT_AVAILABLE 2", "| framing | 3 | 0 | 3 | 0 |", "`\"a\\|b\"` | NONE | yes | yes", "| memstore | 10 × 10 | 2 | 3ms",

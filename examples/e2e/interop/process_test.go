@@ -22,7 +22,7 @@ var buildGateway = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "gateway")
-	cmd := exec.Command("go", "build", "-o", bin, "../gateway")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/offsetkit/offsetkit/examples/gateway")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", &exec.ExitError{ProcessState: cmd.ProcessState, Stderr: out}

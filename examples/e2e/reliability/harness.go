@@ -23,7 +23,7 @@ import (
 
 // gatewayPkg is the example gateway's import path; `go build` resolves it from anywhere inside
 // the examples module, so the command (run with -C examples) and the tests (run in
-// examples/reliability) build the same binary.
+// examples/e2e/reliability) build the same binary.
 const gatewayPkg = "github.com/offsetkit/offsetkit/examples/gateway"
 
 // buildGateway builds the gateway binary into dir and returns its path; with race, the

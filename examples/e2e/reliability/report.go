@@ -136,10 +136,10 @@ func (r *report) write(out io.Writer) error {
 	m := r.Machine
 	p("# Reliability figures")
 	p("")
-	p("Produced by `go run -C examples ./reliability -out ../RELIABILITY.md` (source:")
-	p("[examples/reliability](examples/reliability)); the exact command line was")
+	p("Produced by `go run -C examples ./e2e/reliability -out ../RELIABILITY.md` (source:")
+	p("[examples/e2e/reliability](examples/e2e/reliability)); the exact command line was")
 	p("")
-	p("    go run -C examples ./%s", strings.Join(r.Args, " "))
+	p("    go run -C examples ./e2e/%s", strings.Join(r.Args, " "))
 	p("")
 	p("on %s UTC, taking %v, at commit %s, on host `%s`: %s, %d CPUs (%s), %s memory, %s, Go %s,",
 		r.Started.Format("2006-01-02 15:04"), dur(r.Took), or(m.Commit, "?"), m.Host, m.OS, m.CPUs, or(m.CPU, "?"), or(m.MemTotal, "?"), "load average "+or(m.Load, "?")+" at the start", m.Go)

@@ -12,7 +12,7 @@
 //
 // Usage:
 //
-//	go run -C examples ./bench [flags]
+//	go run -C examples ./e2e/bench [flags]
 //
 // Flags:
 //
