@@ -179,6 +179,11 @@ func (s delayedCommits) CommitFenced(ctx context.Context, g string, fence int64,
 		return nil
 	}
 	err := s.Store.CommitFenced(ctx, g, fence, m)
+	if err != nil {
+		return err
+	}
+	// The held commits land after this one: after the first barrier that succeeds, which
+	// every run has (the last advance's barrier), they overwrite it with their older fences.
 	s.mu.Lock()
 	late := *s.pending
 	*s.pending = nil
@@ -186,7 +191,7 @@ func (s delayedCommits) CommitFenced(ctx context.Context, g string, fence int64,
 	for _, apply := range late {
 		apply()
 	}
-	return err
+	return nil
 }
 
 // forgetsFences keeps offsets across reopening but not fences and states.
