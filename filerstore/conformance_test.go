@@ -29,7 +29,9 @@ func (h harness) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dir, name := path.Split(h.root)
-	h.client.DeleteEntry(ctx, &filer_pb.DeleteEntryRequest{Directory: path.Clean(dir), Name: name, IsDeleteData: true, IsRecursive: true})
+	for _, n := range []string{name, name + ".offsetkit"} { // the offsets, and the group fences and states
+		h.client.DeleteEntry(ctx, &filer_pb.DeleteEntryRequest{Directory: path.Clean(dir), Name: n, IsDeleteData: true, IsRecursive: true})
+	}
 }
 
 // TestConformance runs the storetest suite against a real filer, on the current RPCs and on

@@ -44,6 +44,45 @@
 // conditional writes (see CommitIfAbsent and ExpireOffsets). Offset files carry the MD5 of
 // their content as an attribute, which the filer serves as their ETag.
 //
+// # Group fences and state
+//
+// The store implements offsetstore.Fencer on filers with ObjectTransaction. Each group with a
+// fence or state has one entry beside the offsets, in a sibling directory of Root that no
+// reader of the offsets layout lists (the SeaweedFS gateway keeps its own coordinator state
+// beside Root in the same way):
+//
+//	{Root}.offsetkit/groups/{group}
+//
+// escaped like the offsets' group directories (hashed names included: the entry holds the
+// group's name). The entry's content is exactly
+//
+//	{"type":"group_fence","fence":3}
+//
+// with the content's MD5 as its attribute, so that its ETag is known to any writer that knows
+// the fence; its extended attribute "offsetkit-state" holds the group's state as JSON:
+//
+//	{"group":"billing","protocol_type":"consumer","protocol":"range","generation":5,
+//	 "empty":true,"state_time":1760000000123,"subscribed":["orders","payments"]}
+//
+// state_time is in unix milliseconds (0 for none); subscribed is null when unknown and []
+// when the group subscribes to nothing; a name that is not valid UTF-8 is written as
+// {"base64":"..."}. The extended attribute "offsetkit-fenced" is "1" once the fence is above
+// 0. A group without an entry is at fence 0 with a zero state.
+//
+// Every fenced write is an ObjectTransaction under the lock of the group's offsets directory,
+// the lock every write of the store to the group takes, whose condition the filer evaluates
+// under that lock, against the group's entry, when it applies the write: for fence N > 0, the
+// entry's ETag is the MD5 of the content above for N; for fence 0, the entry is absent or
+// lacks the "offsetkit-fenced" flag. A write delayed anywhere before the filer applies it is
+// therefore refused once the fence has moved. SaveGroupState is one such transaction that
+// writes the entry. Delete and DeleteGroup never touch the entries, so fences only move
+// forward. Batches larger than 1,024 partitions go in several transactions, each
+// conditioned on the fence.
+//
+// On a filer without ObjectTransaction, and on a store whose Root is "/" (which has no
+// sibling), every Fencer method returns an error matching errors.ErrUnsupported, and a
+// caller falls back as offsetstore.Fencer documents.
+//
 // # Errors
 //
 // Only the filer's "no entry is found" makes an offset absent. Every other failure, an

@@ -17,6 +17,10 @@
 //   - Delete and DeleteGroup apply to both stores, legacy first, so a deleted offset cannot be
 //     copied back up.
 //   - ListGroups is the union of both stores' groups.
+//   - Group fences and states (offsetstore.Fencer) live in the primary only, and fenced writes
+//     are conditioned there. Fenced deletes and expiry first copy the legacy offsets they
+//     concern into the primary, then delete legacy first as above, so that a write the
+//     primary's fence refuses changes nothing readable.
 //
 // Within one process these rules hold under any concurrency: the Store serialises, per group,
 // copies with deletes (and, when the primary lacks offsetstore.Inserter, with commits). Several
@@ -65,6 +69,7 @@ var (
 	_ offsetstore.Inserter       = (*Store)(nil)
 	_ offsetstore.FetchIntoer    = (*Store)(nil)
 	_ offsetstore.SliceCommitter = (*Store)(nil)
+	_ offsetstore.Fencer         = (*Store)(nil)
 )
 
 // New returns a Store that serves from primary and falls back to legacy.
@@ -223,30 +228,9 @@ func (s *Store) copyUp(ctx context.Context, group string, read func(context.Cont
 	if err != nil || len(found) == 0 {
 		return found, err
 	}
-	if s.ins != nil {
-		if err := s.ins.CommitIfAbsent(ctx, group, found); err != nil {
-			s.opts.Logger.Warn("migrate: copy into primary failed", "group", group, "err", err)
-			return found, nil
-		}
-	} else {
-		// Commits hold the same lock without an Inserter, so what the primary lacks now it
-		// lacks until we store it.
-		keys := offsetstore.SortedPartitions(found)
-		now, err := s.primary.Fetch(ctx, group, keys)
-		if err != nil {
-			s.opts.Logger.Warn("migrate: copy into primary failed", "group", group, "err", err)
-			return found, nil
-		}
-		todo := make(map[offsetstore.TopicPartition]offsetstore.Offset, len(found))
-		for tp, o := range found {
-			if _, ok := now[tp]; !ok {
-				todo[tp] = o
-			}
-		}
-		if err := s.primary.Commit(ctx, group, todo); err != nil {
-			s.opts.Logger.Warn("migrate: copy into primary failed", "group", group, "err", err)
-			return found, nil
-		}
+	if err := s.storeUp(ctx, group, found); err != nil {
+		s.opts.Logger.Warn("migrate: copy into primary failed", "group", group, "err", err)
+		return found, nil
 	}
 	// Return what the primary holds now: a concurrent commit may have won.
 	now, err := s.primary.Fetch(ctx, group, offsetstore.SortedPartitions(found))
@@ -257,6 +241,30 @@ func (s *Store) copyUp(ctx context.Context, group string, read func(context.Cont
 		found[tp] = o
 	}
 	return found, nil
+}
+
+// storeUp stores found in the primary where it has nothing; the caller holds the group's
+// lock.
+func (s *Store) storeUp(ctx context.Context, group string, found map[offsetstore.TopicPartition]offsetstore.Offset) error {
+	if len(found) == 0 {
+		return nil
+	}
+	if s.ins != nil {
+		return s.ins.CommitIfAbsent(ctx, group, found)
+	}
+	// Commits hold the same lock without an Inserter, so what the primary lacks now it lacks
+	// until we store it.
+	now, err := s.primary.Fetch(ctx, group, offsetstore.SortedPartitions(found))
+	if err != nil {
+		return err
+	}
+	todo := make(map[offsetstore.TopicPartition]offsetstore.Offset, len(found))
+	for tp, o := range found {
+		if _, ok := now[tp]; !ok {
+			todo[tp] = o
+		}
+	}
+	return s.primary.Commit(ctx, group, todo)
 }
 
 // Delete removes the partitions from the legacy store, then from the primary.

@@ -320,21 +320,19 @@ func TestClose(t *testing.T) {
 }
 
 // TestConformance runs the storetest suite on migration stores, with and without a primary
-// Inserter.
+// Inserter and Fencer.
 func TestConformance(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		hide bool
+		name    string
+		primary func(*memstore.Store) offsetstore.Store
 	}{
-		{"primary-inserter", false},
-		{"primary-plain", true},
+		{"primary-inserter", func(m *memstore.Store) offsetstore.Store { return m }},
+		{"primary-plain", func(m *memstore.Store) offsetstore.Store { return plain{m} }},
+		{"primary-fencer-only", func(m *memstore.Store) offsetstore.Store { return fencerOnly{m, m} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := storetest.TestStore(t.Context(), func(context.Context) (offsetstore.Store, error) {
-				var p offsetstore.Store = memstore.New(memstore.Options{})
-				if tc.hide {
-					p = plain{p}
-				}
+				p := tc.primary(memstore.New(memstore.Options{}))
 				return migrate.New(p, memstore.New(memstore.Options{}), migrate.Options{}), nil
 			})
 			if err != nil {

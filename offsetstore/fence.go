@@ -34,7 +34,10 @@ type GroupState struct {
 	// became Empty (Kafka's currentStateTimestamp). Kept to the millisecond.
 	StateTime time.Time
 	// Subscribed lists the topics the current generation's members subscribe to, sorted and
-	// without duplicates, or nil when they are unknown (not every protocol type says).
+	// without duplicates, or nil when they are unknown (not every protocol type says). nil
+	// and an empty, non-nil slice differ, as Kafka's Optional.empty() and an empty set do
+	// (ClassicGroup.subscribedTopics: an Empty consumer group subscribes to nothing): a store
+	// returns nil for nil and an empty non-nil slice for an empty one.
 	Subscribed []string
 }
 
@@ -73,8 +76,9 @@ func (st GroupState) Clone() GroupState {
 //     moment the store applies them, and otherwise fail with ErrFenced having applied
 //     nothing. A batch a store applies in several steps checks the fence at each step, so a
 //     failure may leave a prefix applied, but never a part applied after the fence moved.
-//   - GroupState returns the stored state; GroupStates returns every group whose state is not
-//     zero (IsZero), keyed by group.
+//   - GroupState returns the stored state (times to the millisecond, Subscribed nil or empty
+//     as saved); GroupStates returns every group whose state is not zero (IsZero), keyed by
+//     group. A group whose fence moved but whose state is zero is not listed.
 //   - Errors, contexts, Close and copying follow the Store contract; ErrFenced comes wrapped
 //     in *Error like the other sentinels.
 //

@@ -27,8 +27,10 @@
 // collision between any two), ListGroups, DeleteAbsent, DeleteGroup, InvalidPartition,
 // ErrorType, Closed, Context, NoAliasing, ReadYourWrites, Concurrency (32 goroutines; run the
 // suite with -race), Expirer, Inserter, FetchIntoer and SliceCommitter (the optional
-// capabilities of package offsetstore, checked when the store implements them) and Durability (close and reopen, when the harness
-// is durable).
+// capabilities of package offsetstore, checked when the store implements them), FenceStart,
+// FenceState, FenceSave, FencedWrites, FenceKept, FenceErrors, FenceConcurrency and
+// FenceDurability (offsetstore.Fencer, when the store implements it) and Durability (close
+// and reopen, when the harness is durable).
 //
 // To run one rule of a backend's suite, select its subtest:
 //
