@@ -196,3 +196,37 @@ func BenchmarkFetchSequential(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCommitFenced compares Commit with CommitFenced (offsetstore.Fencer) of the same
+// batches to a group whose fence has moved: CommitFenced's transactions carry the filer-side
+// condition on the group's entry (op=Commit and op=CommitFenced line up for benchstat -col
+// /op).
+func BenchmarkCommitFenced(b *testing.B) {
+	for _, n := range []int{1, 8, 64} {
+		for _, op := range []string{"Commit", "CommitFenced"} {
+			b.Run(fmt.Sprintf("op=%s/partitions=%d", op, n), func(b *testing.B) {
+				ctx := context.Background()
+				s := newStore(b, filerstore.Options{})
+				batch := benchBatch(4, n)
+				if err := s.SaveGroupState(ctx, "g", 0, offsetstore.GroupState{Fence: 1, ProtocolType: "consumer"}); err != nil {
+					b.Fatal(err)
+				}
+				commit := func() error {
+					if op == "Commit" {
+						return s.Commit(ctx, "g", batch)
+					}
+					return s.CommitFenced(ctx, "g", 1, batch)
+				}
+				if err := commit(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := commit(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

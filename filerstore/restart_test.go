@@ -2,6 +2,7 @@ package filerstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -50,6 +51,12 @@ func TestRestartAfterKill(t *testing.T) {
 	commit("batched", batch)
 	for _, g := range []string{"a/b", "..", "", strings.Repeat("L", 600)} {
 		commit(g, map[offsetstore.TopicPartition]offsetstore.Offset{{Topic: strings.Repeat("T", 300), Partition: 1}: {Offset: 5, LeaderEpoch: -1}})
+	}
+
+	// A group fence and state (offsetstore.Fencer) survive the crash too.
+	fenced := offsetstore.GroupState{Fence: 3, ProtocolType: "consumer", Generation: 7, Empty: true, StateTime: now, Subscribed: []string{"t"}}
+	if err := s.SaveGroupState(ctx, "fenced", 0, fenced); err != nil {
+		t.Fatal(err)
 	}
 
 	// A writer commits increasing offsets until the filer fails it; each acknowledged one is
@@ -106,6 +113,13 @@ func TestRestartAfterKill(t *testing.T) {
 				t.Fatal(err)
 			}
 			assertOffsets(t, fmt.Sprintf("FetchAll(%.20q) after restart", g), got, want)
+		}
+		st, err := store.GroupState(ctx, "fenced")
+		if err != nil || st.Fence != 3 || st.Generation != 7 || !st.Empty || !st.StateTime.Equal(now.Truncate(time.Millisecond)) || len(st.Subscribed) != 1 {
+			t.Fatalf("GroupState after restart = %+v, %v; want %+v", st, err, fenced)
+		}
+		if err := store.CommitFenced(ctx, "fenced", 2, map[offsetstore.TopicPartition]offsetstore.Offset{tp: {Offset: 1}}); !errors.Is(err, offsetstore.ErrFenced) {
+			t.Fatalf("CommitFenced with an old fence after restart = %v; want ErrFenced", err)
 		}
 		o, ok, err := offsetstore.FetchOne(ctx, store, "live", tp)
 		if err != nil || !ok {

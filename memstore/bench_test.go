@@ -214,3 +214,60 @@ func BenchmarkCommitSlice(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCommitFenced compares Commit with CommitFenced (offsetstore.Fencer) on the same
+// batches, serial and parallel, over groups whose fence has moved (op=Commit and
+// op=CommitFenced line up for benchstat -col /op): the cost of checking the fence under the
+// group's lock.
+func BenchmarkCommitFenced(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range []int{1, 8, 100} {
+		batch, _ := benchBatch(n)
+		groups := groupNames()
+		for _, op := range []string{"Commit", "CommitFenced"} {
+			commit := func(s *memstore.Store, g string) error {
+				if op == "Commit" {
+					return s.Commit(ctx, g, batch)
+				}
+				return s.CommitFenced(ctx, g, 1, batch)
+			}
+			open := func(b *testing.B) *memstore.Store {
+				s := memstore.New(memstore.Options{})
+				for _, g := range groups {
+					if err := s.SaveGroupState(ctx, g, 0, offsetstore.GroupState{Fence: 1, ProtocolType: "consumer"}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return s
+			}
+			b.Run(fmt.Sprintf("op=%s/batch=%d/serial", op, n), func(b *testing.B) {
+				s := open(b)
+				defer s.Close()
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if err := commit(s, groups[i%benchGroups]); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+			b.Run(fmt.Sprintf("op=%s/batch=%d/parallel", op, n), func(b *testing.B) {
+				s := open(b)
+				defer s.Close()
+				var next atomic.Int64
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					i := int(next.Add(7919))
+					for pb.Next() {
+						if err := commit(s, groups[i%benchGroups]); err != nil {
+							b.Error(err)
+							return
+						}
+						i++
+					}
+				})
+			})
+		}
+	}
+}

@@ -8,9 +8,10 @@
 // survives Close or the end of the process.
 //
 // Besides offsetstore.Store, a Store implements the optional capabilities
-// offsetstore.Expirer, offsetstore.Inserter, offsetstore.FetchIntoer and
-// offsetstore.SliceCommitter; the last two let package protocol answer a request without
-// building a map.
+// offsetstore.Expirer, offsetstore.Inserter, offsetstore.FetchIntoer,
+// offsetstore.SliceCommitter and offsetstore.Fencer; FetchIntoer and SliceCommitter let
+// package protocol answer a request without building a map. Group fences and states, like
+// offsets, do not survive Close.
 //
 // A Store obeys the whole contract of package offsetstore, which the conformance suite in
 // package storetest checks: values are copied in and out, times are kept to the millisecond,

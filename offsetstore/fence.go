@@ -101,7 +101,13 @@ type Fencer interface {
 
 // AdvanceFence moves group's fence forward by one, keeping its state, and returns the new
 // epoch. It reads the state and saves it conditioned on the epoch it read, retrying (up to a
-// few times) when another writer moved the fence in between.
+// few times, then failing with ErrFenced) when another writer moved the fence in between.
+//
+// The condition covers the fence, not the state: a SaveGroupState that keeps the fence and
+// lands between AdvanceFence's read and its save is overwritten with the state read. A
+// coordinator that saves states with an unchanged fence therefore advances fences from the
+// same goroutine (or under the same lock) as those saves, or advances by saving the new
+// state with a greater fence itself.
 func AdvanceFence(ctx context.Context, f Fencer, group string) (int64, error) {
 	var err error
 	for range 8 {

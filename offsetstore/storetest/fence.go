@@ -166,6 +166,8 @@ func checkFenceState(ctx context.Context, c *checker, h Harness) {
 		"":         {Protocol: "range", Generation: 2147483647, StateTime: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)},
 		"a/b":      {ProtocolType: "consumer", Protocol: "日本語", StateTime: ms(-5)},
 		"..":       {Empty: true},
+		"%2F":      {ProtocolType: "consumer", Generation: 4, Subscribed: []string{"%2F"}},
+		"\xff\xfe": {ProtocolType: "\xc3(", Protocol: "\x00", Generation: 5},
 		long:       {ProtocolType: "consumer", Generation: 3},
 	}
 	for g, st := range cases {
