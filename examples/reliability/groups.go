@@ -299,11 +299,19 @@ func (s *groupSoak) commitOnce(ctx context.Context, m *member) {
 					break
 				}
 			}
+			ids := map[[16]byte]string{} // OffsetCommit v10 answers by topic ID
+			for _, t := range req.Topics {
+				ids[t.TopicID] = t.Topic
+			}
 			for _, t := range resp.Topics {
+				topic := t.Topic
+				if topic == "" {
+					topic = ids[t.TopicID]
+				}
 				for _, p := range t.Partitions {
 					o, ok := offs[p.Partition]
 					switch {
-					case t.Topic != soakGroupTopic || !ok:
+					case topic != soakGroupTopic || !ok:
 						s.count(s.refused, "a partition not committed")
 					case p.ErrorCode == 0:
 						s.acked.Add(1)

@@ -441,8 +441,9 @@ func (r *report) writeHostile(p func(string, ...any), h *hostileReport) {
 	}
 	p("")
 	p("Filer: the whole tree was walked from `/` (ListEntries) before and after the run. Entries created")
-	p("during the run: %d, all under the store's root: %d; outside it: **%d** (the filer's own", h.FilerEntries, h.UnderRoot, len(h.Outside))
-	p("`/topics/.system` metadata log and `/etc` are not counted).")
+	p("during the run: %d, under the store's root or its directory of group fences and states (`{root}.offsetkit`,", h.FilerEntries)
+	p("a sibling of the root): %d; anywhere else: **%d** (the filer's own `/topics/.system` metadata log and", h.UnderRoot, len(h.Outside))
+	p("`/etc` are not counted).")
 	p("")
 	p("Path-trick group names, each committed with OffsetCommit v8, fetched back with OffsetFetch v5 and")
 	p("looked up in ListGroups v4:")
