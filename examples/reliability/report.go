@@ -235,6 +235,15 @@ func (r *report) writeObservations(p func(string, ...any)) {
 				dur(o.Down), dur(o.Recovered), dur(r.Opts.reqTimeout), s.Transport, s.StaleOverwrites()))
 			break
 		}
+		for _, o := range s.Outages {
+			if o.Kind != "SIGSTOP" || o.Down >= 5*time.Second {
+				continue
+			}
+			notes = append(notes, fmt.Sprintf("While weed was stopped for %v, less than -offsets-timeout, the commits sent meanwhile "+
+				"waited in the gateway and the filer and were answered once it resumed (the first acknowledgement %v after the "+
+				"SIGSTOP); none was acknowledged while weed was stopped.", dur(o.Down), dur(o.Recovered)))
+			break
+		}
 		kills := 0
 		var worst time.Duration
 		for _, o := range s.Outages {
