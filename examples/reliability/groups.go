@@ -47,6 +47,10 @@ type keyTrack struct {
 	next   int64 // the last offset handed out
 	acked  int64 // the newest (highest) acknowledged offset, -1: none
 	ackSeq int64 // the acknowledgement order of acked among all acknowledgements of the soak
+	// unanswered holds the offsets whose commit the client gave up on without an answer (a
+	// transport error): such a commit is still in flight in the gateway while the client goes
+	// on, so it is concurrent with every later one.
+	unanswered map[int64]bool
 }
 
 // tracker holds every key of the soak and the soak-wide acknowledgement order.
@@ -81,6 +85,23 @@ func (tr *tracker) ack(t *keyTrack, offset int64) {
 	}
 }
 
+// giveUp records that the client gave up on the commit of offset without an answer.
+func (tr *tracker) giveUp(t *keyTrack, offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.unanswered == nil {
+		t.unanswered = map[int64]bool{}
+	}
+	t.unanswered[offset] = true
+}
+
+// wasUnanswered reports whether the client gave up on the commit of offset without an answer.
+func (t *keyTrack) wasUnanswered(offset int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.unanswered[offset]
+}
+
 // newest returns the newest acknowledged offset (-1: none), its acknowledgement order and the
 // last offset handed out.
 func (t *keyTrack) newest() (acked, seq, sent int64) {
@@ -89,18 +110,28 @@ func (t *keyTrack) newest() (acked, seq, sent int64) {
 	return t.acked, t.ackSeq, t.next
 }
 
-// staleCheck classifies a value read for a key whose newest acknowledged offset, when the read
-// began, was acked: "" when it is fine, else why not.
-func staleCheck(k keyID, acked, seq int64, v int64, present bool) string {
+// readKind classifies a value read for a key.
+type readKind int
+
+const (
+	readOK         readKind = iota
+	readAbsent              // absent after an acknowledgement
+	readStale               // older than an acknowledged offset: a stale overwrite
+	readUnanswered          // older, but written by a commit the client gave up on unanswered
+)
+
+// classify classifies a value read for key k, of track t, whose newest acknowledged offset was
+// acked (ack #seq) when the read began, and says why when it is not fine.
+func classify(k keyID, t *keyTrack, acked, seq int64, v int64, present bool) (readKind, string) {
 	switch {
-	case acked < 0:
-		return ""
+	case acked < 0 || present && v >= acked:
+		return readOK, ""
 	case !present:
-		return fmt.Sprintf("%s: absent after %d was acknowledged (ack #%d)", k, acked, seq)
-	case v < acked:
-		return fmt.Sprintf("%s: read %d after %d was acknowledged (ack #%d)", k, v, acked, seq)
+		return readAbsent, fmt.Sprintf("%s: absent after %d was acknowledged (ack #%d)", k, acked, seq)
+	case t.wasUnanswered(v):
+		return readUnanswered, fmt.Sprintf("%s: read %d, whose commit got no answer, after %d was acknowledged (ack #%d)", k, v, acked, seq)
 	}
-	return ""
+	return readStale, fmt.Sprintf("%s: read %d after %d was acknowledged (ack #%d)", k, v, acked, seq)
 }
 
 // groupsReport is what the consumer groups of the soak did.
@@ -114,14 +145,19 @@ type groupsReport struct {
 	Failed                    map[string]int64 // commits that got no response (by error)
 	// Read-back of the group keys.
 	AtNewest, AtLaterAttempt, NeverAcked, Lost, Stale, Phantom int
+	Unanswered                                                 int // older, from a commit that got no answer
 	Problems                                                   []string
 }
 
 // watchReport is what the fetches made during the soak saw.
 type watchReport struct {
 	Rounds, Reads, Failed int64
-	Stale                 int64
+	Stale                 int64 // reads older than an acknowledged offset (absent ones included)
 	Examples              []string
+	// Unanswered counts reads of an older offset whose commit the client had given up on
+	// without an answer, landing after a newer acknowledged one; not counted in Stale.
+	Unanswered         int64
+	UnansweredExamples []string
 }
 
 // groupSoak runs the consumer-group members of a soak.
@@ -248,7 +284,8 @@ func (s *groupSoak) start(ctx context.Context, m *member) {
 	go s.commitLoop(mctx, m)
 }
 
-// stop ends m's commit loop and closes its client, which leaves the group.
+// stop ends m's commit loop once its commit in flight is answered, and closes its client,
+// which leaves the group.
 func (s *groupSoak) stop(m *member) {
 	m.cancel()
 	<-m.done
@@ -285,12 +322,16 @@ func (s *groupSoak) commitOnce(ctx context.Context, m *member) {
 		offs[p] = kgo.EpochOffset{Epoch: -1, Offset: m.keys[p].nextOffset()}
 	}
 	s.commits.Add(int64(len(parts)))
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	// A member that stops lets its commit in flight finish: what it last committed is answered.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	m.cl.CommitOffsetsSync(cctx, map[string]map[int32]kgo.EpochOffset{soakGroupTopic: offs},
 		func(_ *kgo.Client, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 			if err != nil {
 				s.count(s.failed, commitErrName(err))
+				for p, o := range offs {
+					s.tr.giveUp(m.keys[p], o.Offset)
+				}
 				return
 			}
 			for {
@@ -443,10 +484,16 @@ func watch(ctx context.Context, addr string, tr *tracker, every time.Duration) *
 			for i, k := range keys {
 				rep.Reads++
 				v, ok := got[k.partition]
-				if why := staleCheck(k, before[i].acked, before[i].seq, v, ok); why != "" {
+				switch kind, why := classify(k, tr.keys[k], before[i].acked, before[i].seq, v, ok); kind {
+				case readAbsent, readStale:
 					rep.Stale++
 					if len(rep.Examples) < 20 {
 						rep.Examples = append(rep.Examples, why)
+					}
+				case readUnanswered:
+					rep.Unanswered++
+					if len(rep.UnansweredExamples) < 20 {
+						rep.UnansweredExamples = append(rep.UnansweredExamples, why)
 					}
 				}
 			}
@@ -501,13 +548,17 @@ func readBackGroups(ctx context.Context, addr string, tr *tracker, rep *groupsRe
 		for _, k := range keys {
 			acked, seq, sent := tr.keys[k].newest()
 			v, ok := got[k.partition]
+			kind, why := classify(k, tr.keys[k], acked, seq, v, ok)
 			switch {
-			case staleCheck(k, acked, seq, v, ok) != "" && !ok:
+			case kind == readAbsent:
 				rep.Lost++
-				rep.Problems = append(rep.Problems, staleCheck(k, acked, seq, v, ok))
-			case staleCheck(k, acked, seq, v, ok) != "":
+				rep.Problems = append(rep.Problems, why)
+			case kind == readStale:
 				rep.Stale++
-				rep.Problems = append(rep.Problems, staleCheck(k, acked, seq, v, ok))
+				rep.Problems = append(rep.Problems, why)
+			case kind == readUnanswered:
+				rep.Unanswered++
+				rep.Problems = append(rep.Problems, why)
 			case ok && (v < 1 || v > sent):
 				rep.Phantom++
 				rep.Problems = append(rep.Problems, fmt.Sprintf("%s: read %d, never sent (last sent %d)", k, v, sent))

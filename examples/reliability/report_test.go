@@ -45,6 +45,14 @@ func TestReportPasses(t *testing.T) {
 		require.Contains(t, out, want)
 	}
 	require.NotContains(t, out, "FAILED")
+
+	// An older commit that got no answer landing late is reported, not failed.
+	r.Soak.Watch.Unanswered, r.Soak.Watch.UnansweredExamples = 2, []string{"soak-003/soak/1: read 7, whose commit got no answer, after 8 was acknowledged (ack #9)"}
+	require.Empty(t, r.failures())
+	b.Reset()
+	require.NoError(t, r.write(&b))
+	require.Contains(t, b.String(), "Writes of one group accepted under the same fence are not ordered.** 2 times")
+	require.Contains(t, b.String(), "read 7, whose commit got no answer")
 }
 
 // TestReportFailures checks that every kind of failed check is reported, and printed at the

@@ -76,6 +76,7 @@ type soakReport struct {
 	NeverAckedEmpty int // never acknowledged, nothing stored
 	Lost            int // older than the last acknowledgement, or absent
 	Stale           int // of Lost: present, but older than the last acknowledgement
+	Unanswered      int // older than the last acknowledgement, from a commit the client got no answer to
 	Phantom         int // a value never sent for the key
 	LostKeys        []string
 	ReadbackTime    time.Duration
@@ -89,7 +90,9 @@ type soakReport struct {
 }
 
 // StaleOverwrites counts the values older than an acknowledged one that were stored: read back
-// at the end (raw clients' and groups' keys) or read by a fetch during the soak.
+// at the end (raw clients' and groups' keys) or read by a fetch during the soak. A value whose
+// commit the client gave up on without an answer is not counted (see UnansweredLate): that
+// commit was still in flight, concurrent with every later one.
 func (r *soakReport) StaleOverwrites() int64 {
 	n := int64(r.Stale)
 	if r.Groups != nil {
@@ -97,6 +100,21 @@ func (r *soakReport) StaleOverwrites() int64 {
 	}
 	if r.Watch != nil {
 		n += r.Watch.Stale
+	}
+	return n
+}
+
+// UnansweredLate counts the values older than an acknowledged one that were read, at the end or
+// during the soak, and that a commit wrote whose client had given up on it without an answer:
+// the gateway had accepted it and was still writing it when the client sent the newer one.
+// Kafka would have applied the two in the order it accepted them.
+func (r *soakReport) UnansweredLate() int64 {
+	n := int64(r.Unanswered)
+	if r.Groups != nil {
+		n += int64(r.Groups.Unanswered)
+	}
+	if r.Watch != nil {
+		n += r.Watch.Unanswered
 	}
 	return n
 }
@@ -373,6 +391,9 @@ func (c *soakClient) run(ctx context.Context, addr string, partitions int, timeo
 		resp, err := conn.do(req)
 		after := outage.Load()
 		if err != nil {
+			for _, p := range parts {
+				c.tr.giveUp(c.tracks[p], n)
+			}
 			c.transport++
 			conn.Close()
 			conn = nil
@@ -464,6 +485,9 @@ func readBack(ctx context.Context, addr string, clients []*soakClient, partition
 				rep.AtLaterAttempt++
 			case k.lastAcked < 0 && !ok:
 				rep.NeverAckedEmpty++
+			case k.lastAcked >= 0 && ok && v < k.lastAcked && c.tracks[p].wasUnanswered(v):
+				rep.Unanswered++
+				rep.LostKeys = append(rep.LostKeys, fmt.Sprintf("%s/%d: acked %d, read %d, whose commit got no answer", c.group, p, k.lastAcked, v))
 			case k.lastAcked >= 0 && (!ok || v < k.lastAcked):
 				rep.Lost++
 				if ok {

@@ -44,7 +44,7 @@ func TestSoak(t *testing.T) {
 	require.Positive(t, rep.Refused, "weed was dead: some commit must have been refused")
 	require.Positive(t, rep.Acked)
 	require.Positive(t, rep.Transport, "the clients gave up on requests while weed was stopped")
-	require.Equal(t, rep.Keys, rep.AtLastAck+rep.AtLaterAttempt+rep.NeverAckedEmpty)
+	require.Equal(t, rep.Keys, rep.AtLastAck+rep.AtLaterAttempt+rep.NeverAckedEmpty+rep.Unanswered)
 	require.Zero(t, rep.StaleOverwrites(), "stale: %v %v", rep.Groups.Problems, rep.Watch.Examples)
 	require.Positive(t, rep.Watch.Reads)
 	g := rep.Groups
@@ -54,7 +54,7 @@ func TestSoak(t *testing.T) {
 	require.Greater(t, g.Joins, int64(6), "no member joined again")
 	require.Positive(t, g.Leaves)
 	require.Greater(t, g.MaxGeneration, int32(1), "the groups never rebalanced")
-	require.Equal(t, g.Groups*g.Partitions, g.AtNewest+g.AtLaterAttempt+g.NeverAcked)
+	require.Equal(t, g.Groups*g.Partitions, g.AtNewest+g.AtLaterAttempt+g.NeverAcked+g.Unanswered)
 	for _, o := range rep.Outages {
 		require.Positive(t, o.Recovered, "no commit acknowledged after the restart")
 	}
