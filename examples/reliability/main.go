@@ -3,9 +3,12 @@
 // RELIABILITY.md is its output):
 //
 //   - soak: concurrent raw Kafka-wire clients commit strictly increasing offsets through the
-//     gateway binary (-store filer) while the weed process under it is SIGKILLed and
-//     restarted on the same data directory several times; afterwards every key is read back
-//     through the gateway and every commit a client saw acknowledged must be there;
+//     gateway binary (-store filer), and consumer groups of kgo members that leave and join
+//     again commit theirs, while the weed process under it is SIGKILLed and restarted on the
+//     same data directory several times and SIGSTOPped (a hung filer); afterwards every key is
+//     read back through the gateway and every commit a client saw acknowledged must be there,
+//     and no key may ever read older than its newest acknowledged offset (a stale overwrite),
+//     neither at the end nor in the fetches made all along;
 //   - hostile input: truncated frames, huge and negative sizes, null and negative array
 //     counts, unknown keys and versions, oversized metadata, path-trick group names, seeded
 //     random and mutated bytes; the gateway must answer or close each connection, keep serving
