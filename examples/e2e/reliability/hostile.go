@@ -24,7 +24,7 @@ import (
 type hostileConfig struct {
 	Weed       *weedtest.Server // a running filer
 	GatewayBin string
-	Root       string // the gateway's filer root; nothing may be written outside it
+	Root       string // the gateway's filer root; nothing may be written outside it and its {Root}.offsetkit sibling
 	Seed       uint64 // seeds the random and mutated inputs
 	Random     int    // number of inputs of each random kind
 	// Flood, if positive, is a number of concurrent 16 MiB frames sent after the checks, with
@@ -199,10 +199,7 @@ func runHostile(ctx context.Context, cfg hostileConfig) (*hostileReport, error) 
 			continue
 		}
 		rep.FilerEntries++
-		state := cfg.Root + ".offsetkit" // the store's group fences and pending offsets, beside the root
-		if p == cfg.Root || strings.HasPrefix(p, cfg.Root+"/") || strings.HasPrefix(cfg.Root, p+"/") ||
-			p == state || strings.HasPrefix(p, state+"/") {
-			// The root itself, its parents and its state sibling are the store's to create.
+		if underRoot(p, cfg.Root) || underRoot(p, cfg.Root+filerStateSuffix) {
 			rep.UnderRoot++
 			continue
 		}
@@ -704,4 +701,14 @@ func hostileCorpus(seed uint64, random int) []hostileInput {
 		add("random bytes", fmt.Sprintf("#%d unframed", i), raw)
 	}
 	return in
+}
+
+// filerStateSuffix names filerstore's directory of group fences and states, a sibling of its
+// Root: {Root}.offsetkit/groups/{group} (see package filerstore). The store writes there too.
+const filerStateSuffix = ".offsetkit"
+
+// underRoot reports whether filer path p is root, inside it, or one of its parents (which the
+// store creates with it).
+func underRoot(p, root string) bool {
+	return p == root || strings.HasPrefix(p, root+"/") || strings.HasPrefix(root, p+"/")
 }

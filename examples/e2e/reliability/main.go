@@ -3,9 +3,12 @@
 // RELIABILITY.md is its output):
 //
 //   - soak: concurrent raw Kafka-wire clients commit strictly increasing offsets through the
-//     gateway binary (-store filer) while the weed process under it is SIGKILLed and
-//     restarted on the same data directory several times; afterwards every key is read back
-//     through the gateway and every commit a client saw acknowledged must be there;
+//     gateway binary (-store filer), and consumer groups of kgo members that leave and join
+//     again commit theirs, while the weed process under it is SIGKILLed and restarted on the
+//     same data directory several times and SIGSTOPped (a hung filer); afterwards every key is
+//     read back through the gateway and every commit a client saw acknowledged must be there,
+//     and no key may ever read older than its newest acknowledged offset (a stale overwrite),
+//     neither at the end nor in the fetches made all along;
 //   - hostile input: truncated frames, huge and negative sizes, null and negative array
 //     counts, unknown keys and versions, oversized metadata, path-trick group names, seeded
 //     random and mutated bytes; the gateway must answer or close each connection, keep serving
@@ -66,6 +69,8 @@ type options struct {
 	clusterGroups         int
 	clusterPhase          time.Duration
 	clusterLease          time.Duration
+	cgroups, members      int
+	churn                 time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -76,11 +81,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.soak, "soak", 60*time.Second, "how long the soak's clients commit")
 	fs.IntVar(&o.kills, "kills", 3, "SIGKILLs of weed during the soak")
 	fs.DurationVar(&o.down, "down", 2*time.Second, "how long weed stays dead after each kill")
-	fs.IntVar(&o.pauses, "pauses", 1, "SIGSTOPs of weed (a hung filer) during the soak, after the kills")
-	fs.DurationVar(&o.pauseFor, "pause-for", 8*time.Second, "how long weed stays stopped after each SIGSTOP")
+	fs.IntVar(&o.pauses, "pauses", 2, "SIGSTOPs of weed (a hung filer) during the soak, after the kills")
+	fs.DurationVar(&o.pauseFor, "pause-for", 8*time.Second, "how long weed stays stopped after the 1st, 3rd, ... SIGSTOP; the others last a quarter of it (shorter than the gateway's -offsets-timeout: writes are held, then applied)")
 	fs.DurationVar(&o.reqTimeout, "request-timeout", 10*time.Second, "how long a soak client waits for an answer before it reconnects (longer than the gateway's 5 s -offsets-timeout, as Kafka clients' request.timeout.ms is)")
 	fs.IntVar(&o.clients, "clients", 16, "concurrent committing clients in the soak")
 	fs.IntVar(&o.parts, "partitions", 4, "partitions per soak client")
+	fs.IntVar(&o.cgroups, "consumer-groups", 3, "consumer groups of kgo members committing during the soak")
+	fs.IntVar(&o.members, "members", 3, "kgo group members per consumer group (each leaves and joins again over the soak)")
+	fs.DurationVar(&o.churn, "churn", time.Second, "time between two membership changes (a member leaving or joining) in the soak")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the random and mutated hostile inputs")
 	fs.IntVar(&o.random, "random", 1000, "hostile inputs of each random kind")
 	fs.IntVar(&o.flood, "flood", 16, "concurrent 16 MiB frames in the memory measurement")
@@ -96,8 +104,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	switch {
 	case fs.NArg() > 0:
 		return o, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	case o.soak <= 0 || o.clients <= 0 || o.parts <= 0 || o.reqTimeout <= 0:
-		return o, errors.New("-soak, -clients, -partitions and -request-timeout must be positive")
+	case o.soak <= 0 || o.clients <= 0 || o.parts <= 0 || o.reqTimeout <= 0 || o.churn <= 0:
+		return o, errors.New("-soak, -clients, -partitions, -request-timeout and -churn must be positive")
+	case o.cgroups < 0 || o.members <= 0:
+		return o, errors.New("-consumer-groups must not be negative, -members must be positive")
 	case o.kills < 0 || o.down < 0 || o.pauses < 0 || o.pauseFor < 0:
 		return o, errors.New("-kills, -down, -pauses and -pause-for must not be negative")
 	case o.clusterGroups <= 0 || o.clusterPhase <= 0 || o.clusterLease <= 0:
@@ -175,14 +185,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func measure(ctx context.Context, r *report, gw string, logf func(string, ...any)) error {
 	o := r.Opts
 
-	logf("soak: %d clients x %d partitions for %v, %d kills and %d pauses of weed", o.clients, o.parts, o.soak, o.kills, o.pauses)
+	logf("soak: %d clients x %d partitions and %d consumer groups x %d members for %v, %d kills and %d pauses of weed", o.clients, o.parts, o.cgroups, o.members, o.soak, o.kills, o.pauses)
 	soakWeed, err := weedtest.New(weedtest.Options{})
 	if err != nil {
 		return fmt.Errorf("starting weed for the soak: %w", err)
 	}
 	r.Soak, err = runSoak(ctx, soakConfig{Weed: soakWeed, GatewayBin: gw, Root: "/offsetkit-reliability/soak",
 		Clients: o.clients, Partitions: o.parts, Duration: o.soak, Kills: o.kills, Down: o.down,
-		Pauses: o.pauses, PauseFor: o.pauseFor, RequestTimeout: o.reqTimeout, Logf: logf})
+		Pauses: o.pauses, PauseFor: o.pauseFor, RequestTimeout: o.reqTimeout,
+		Groups: o.cgroups, Members: o.members, Churn: o.churn, Seed: o.seed, Logf: logf})
 	if cerr := stopWeed(soakWeed); err == nil && cerr != nil {
 		err = fmt.Errorf("stopping the soak's weed: %w", cerr)
 	}

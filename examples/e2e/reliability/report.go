@@ -95,6 +95,19 @@ func (r *report) failures() []string {
 		if s.GatewayCrashed || s.GatewayExit != nil {
 			f = append(f, fmt.Sprintf("soak: gateway crashed or did not stop cleanly: %v", s.GatewayExit))
 		}
+		if n := s.StaleOverwrites(); n > 0 {
+			var ex []string
+			if s.Groups != nil {
+				ex = append(ex, s.Groups.Problems...)
+			}
+			if s.Watch != nil {
+				ex = append(ex, s.Watch.Examples...)
+			}
+			f = append(f, fmt.Sprintf("soak: %d stale overwrites (a value older than an acknowledged one stored): %v", n, ex))
+		}
+		if g := s.Groups; g != nil && (g.Lost > 0 || g.Phantom > 0) {
+			f = append(f, fmt.Sprintf("soak: consumer groups: %d offsets lost, %d phantom: %v", g.Lost, g.Phantom, g.Problems))
+		}
 		if len(s.Outages) != r.Opts.kills+r.Opts.pauses {
 			f = append(f, fmt.Sprintf("soak: %d of %d faults done", len(s.Outages), r.Opts.kills+r.Opts.pauses))
 		}
@@ -147,7 +160,7 @@ func (r *report) write(out io.Writer) error {
 	p("jobs running), so the times are indicative; the counts and the checks are what matter.")
 	p("")
 	p("To reproduce: `./scripts/build-weed.sh` (once, builds or finds the weed binary), then the command above.")
-	p("Shorter versions of the same checks (an ~18 s soak with 2 kills and a 4 s SIGSTOP, the hostile")
+	p("Shorter versions of the same checks (an ~18 s soak with 2 kills, a 4 s SIGSTOP and 2 consumer groups, the hostile")
 	p("corpus with 150 random inputs of each kind, 100 groups × 100 partitions) run with hard")
 	p("assertions in `go test -race ./...` inside examples/ (`./scripts/test.sh`), against a gateway")
 	p("binary built with the race detector.")
@@ -176,8 +189,25 @@ func (r *report) write(out io.Writer) error {
 			}
 		}
 		p("| Faults survived | %d × SIGKILL of weed (filer, master and volume server) with a restart on the same data directory, %d × SIGSTOP/SIGCONT (hung filer); the gateway was never restarted and never crashed |", kills, stops)
-		p("| Offsets lost | **%d** of %d keys (every key read back; %d commits refused with a retriable code, %d acknowledged while weed was dead or stopped, %d non-retriable answers) |",
-			s.Lost, s.Keys, s.Refused, s.AckedWhileDown, s.NonRetriable)
+		if g := s.Groups; g != nil {
+			p("| Consumer groups | %d groups × %d kgo members joining and leaving (%d joins, %d leaves, generations up to %d): %d partition commits, %d acknowledged |",
+				g.Groups, g.Slots, g.Joins, g.Leaves, g.MaxGeneration, g.Commits, g.Acked)
+		}
+		lost, keys := s.Lost, s.Keys
+		if g := s.Groups; g != nil {
+			lost += g.Lost
+			keys += g.Groups * g.Partitions
+		}
+		p("| Offsets lost | **%d** of %d keys (every key read back; %d raw commits refused with a retriable code, %d acknowledged while weed was dead or stopped, %d non-retriable answers) |",
+			lost, keys, s.Refused, s.AckedWhileDown, s.NonRetriable)
+		if w := s.Watch; w != nil {
+			late := ""
+			if n := s.UnansweredLate(); n > 0 {
+				late = fmt.Sprintf("; besides, %d reads of an older commit that had got no answer, landing after a newer acknowledged one: see Observations", n)
+			}
+			p("| Stale overwrites | **%d** (a value older than an acknowledged one stored: %d keys read back at the end, %d reads by fetches during the soak%s) |",
+				s.StaleOverwrites(), keys, w.Reads, late)
+		}
 	}
 	if h := r.Hostile; h != nil {
 		p("| Inputs tried | %d hostile single-connection inputs + %d held half-frames + concurrent 16 MiB frames + %d path-trick group names + oversized metadata; %d hung, %d crashes, %d failed probes, %d filer entries outside the root |",
@@ -221,9 +251,28 @@ func (r *report) writeObservations(p func(string, ...any)) {
 				"COORDINATOR_NOT_AVAILABLE once the commit had waited -offsets-timeout (5 s, Kafka's offsets.commit.timeout.ms), "+
 				"as Kafka does when an offsets write times out; the first acknowledgement came %v after the SIGSTOP. The clients "+
 				"wait up to %v for an answer and saw %d transport errors in the whole soak. A commit refused by the timeout may "+
-				"still be applied when the filer resumes (the filer already holds the write); a client that retries overwrites "+
-				"it, and in this run no such late write overwrote a newer acknowledged offset (lost = 0).",
-				dur(o.Down), dur(o.Recovered), dur(r.Opts.reqTimeout), s.Transport))
+				"still reach the filer when it resumes (the filer already holds the write); the gateway moves the group's fence "+
+				"before it accepts the group's next write, so the filer refuses the late write if it comes after the fence move, "+
+				"and in this run no late write overwrote a newer acknowledged offset (stale overwrites = %d).",
+				dur(o.Down), dur(o.Recovered), dur(r.Opts.reqTimeout), s.Transport, s.StaleOverwrites()))
+			break
+		}
+		if n := s.UnansweredLate(); n > 0 {
+			notes = append(notes, fmt.Sprintf("**Writes of one group accepted under the same fence are not ordered.** %d times an older "+
+				"offset was read after a newer one had been acknowledged, each time written by a commit whose client had given up "+
+				"on it without an answer (its request timeout, while the filer was stopped) and then sent the newer commit on a "+
+				"new connection: the gateway had accepted both, both writes were in flight at once (the filer was stopped), and "+
+				"they were applied in the other order. No client was told NONE for the older one before the newer was sent, so this is not "+
+				"counted as a stale overwrite; Kafka's coordinator, which appends a group's commits in the order it accepts "+
+				"them, would have kept the newer one.", n))
+		}
+		for _, o := range s.Outages {
+			if o.Kind != "SIGSTOP" || o.Down >= 5*time.Second {
+				continue
+			}
+			notes = append(notes, fmt.Sprintf("While weed was stopped for %v, less than -offsets-timeout, the commits sent meanwhile "+
+				"waited in the gateway and the filer and were answered once it resumed (the first acknowledgement %v after the "+
+				"SIGSTOP); none was acknowledged while weed was stopped.", dur(o.Down), dur(o.Recovered)))
 			break
 		}
 		kills := 0
@@ -281,7 +330,8 @@ func (r *report) writeSoak(p func(string, ...any), s *soakReport) {
 	p("value; a client that gets no answer within %v closes its connection (a transport error) and", r.Opts.reqTimeout)
 	p("reconnects. weed (filer, master and volume server in one process) is SIGKILLed %s, stays dead", times(r.Opts.kills))
 	p("for %v each time and is restarted on the same data directory and ports; then it is SIGSTOPped %s", r.Opts.down, times(r.Opts.pauses))
-	p("for %v each time (a hung filer: its ports stay open, nothing answers) and SIGCONTed. The faults are", r.Opts.pauseFor)
+	p("for %v (every second time for %v, shorter than the gateway's 5 s -offsets-timeout; a hung filer:", r.Opts.pauseFor, r.Opts.pauseFor/4)
+	p("its ports stay open, nothing answers) and SIGCONTed. The faults are")
 	p("evenly spaced. For every (group, partition) each client tracks the last commit it saw")
 	p("acknowledged (NONE) and every value it attempted after it; afterwards every key is read back")
 	p("through the gateway (OffsetFetch v5) once weed is healthy.")
@@ -319,6 +369,79 @@ func (r *report) writeSoak(p func(string, ...any), s *soakReport) {
 		}
 		p("")
 	}
+	if g := s.Groups; g != nil {
+		r.writeGroups(p, s, g)
+	}
+}
+
+func (r *report) writeGroups(p func(string, ...any), s *soakReport, g *groupsReport) {
+	p("### Consumer groups and stale overwrites")
+	p("")
+	p("Besides the raw clients, %d consumer groups of %d franz-go (kgo) classic group members each commit to", g.Groups, g.Slots)
+	p("a topic of %d partitions through the same gateway, during the same faults. Each member commits the", g.Partitions)
+	p("partitions assigned to it with CommitOffsetsSync, one commit at a time, 20 ms apart, with the group's")
+	p("generation; its revocation callback waits for its commit in flight, so a partition is committed by one")
+	p("member at a time. Every %v one member, picked at random (seed %d), leaves the group (Close, once its", r.Opts.churn, r.Opts.seed)
+	p("commit in flight is answered) or joins it again, so the groups rebalance all along.")
+	p("")
+	p("Stale overwrites: every key (raw clients' and groups') hands out offsets in increasing order, so a")
+	p("smaller offset is an older one. For every key the soak keeps the newest acknowledged offset and the")
+	p("order of its acknowledgement among all acknowledgements; a value read that is older than the newest")
+	p("offset acknowledged before the read began is a stale overwrite (an older write landed over a newer,")
+	p("acknowledged one). Keys are checked at the end (read-back) and all along by a client fetching every")
+	p("key through the gateway (OffsetFetch v5), round after round, 100 ms apart. An older value whose")
+	p("commit the client had given up on without an answer (a transport error) is counted apart: that")
+	p("commit was accepted and still being written when the client sent the newer one, so the two were")
+	p("concurrent.")
+	p("")
+	p("| Figure | Value |")
+	p("|---|---|")
+	p("| member clients started / closed | %d / %d |", g.Joins, g.Leaves)
+	p("| assignments / revocations seen by the members | %d / %d |", g.Assignments, g.Revocations)
+	p("| highest generation committed with | %d |", g.MaxGeneration)
+	p("| partition commits attempted | %d |", g.Commits)
+	p("| acknowledged (NONE) | %d |", g.Acked)
+	p("| refused | %s |", or(codes(g.Refused), "none"))
+	p("| no response (error) | %s |", or(codes(g.Failed), "none"))
+	p("| group keys read back | %d |", g.Groups*g.Partitions)
+	p("| … at the newest acknowledged offset | %d |", g.AtNewest)
+	p("| … at a later, unacknowledged attempt | %d |", g.AtLaterAttempt)
+	p("| … never acknowledged | %d |", g.NeverAcked)
+	p("| lost (absent after an acknowledgement) | %d |", g.Lost)
+	p("| phantom (a value never sent) | %d |", g.Phantom)
+	if w := s.Watch; w != nil {
+		p("| fetch rounds during the soak (every key each) | %d (%d key reads, %d fetches failed while weed was down) |", w.Rounds, w.Reads, w.Failed)
+	}
+	p("| **stale overwrites**: raw keys at the end + group keys at the end + reads during the soak | **%d** (%d + %d + %d) |",
+		s.StaleOverwrites(), s.Stale, g.Stale, watchStale(s.Watch))
+	unansweredReads := int64(0)
+	if s.Watch != nil {
+		unansweredReads = s.Watch.Unanswered
+	}
+	p("| older offsets whose commit got no answer (the client gave up), read after a newer acknowledgement: raw keys at the end + group keys at the end + reads during the soak | %d (%d + %d + %d) |",
+		s.UnansweredLate(), s.Unanswered, g.Unanswered, unansweredReads)
+	p("")
+	var ex []string
+	ex = append(ex, g.Problems...)
+	if s.Watch != nil {
+		ex = append(ex, s.Watch.Examples...)
+		ex = append(ex, s.Watch.UnansweredExamples...)
+	}
+	if len(ex) > 0 {
+		p("Stale, lost or phantom values:")
+		p("")
+		for _, e := range ex {
+			p("- `%s`", e)
+		}
+		p("")
+	}
+}
+
+func watchStale(w *watchReport) int64 {
+	if w == nil {
+		return 0
+	}
+	return w.Stale
 }
 
 func (r *report) writeHostile(p func(string, ...any), h *hostileReport) {
@@ -368,8 +491,9 @@ func (r *report) writeHostile(p func(string, ...any), h *hostileReport) {
 	}
 	p("")
 	p("Filer: the whole tree was walked from `/` (ListEntries) before and after the run. Entries created")
-	p("during the run: %d, all under the store's root: %d; outside it: **%d** (the filer's own", h.FilerEntries, h.UnderRoot, len(h.Outside))
-	p("`/topics/.system` metadata log and `/etc` are not counted).")
+	p("during the run: %d, under the store's root or its directory of group fences and states (`{root}.offsetkit`,", h.FilerEntries)
+	p("a sibling of the root): %d; anywhere else: **%d** (the filer's own `/topics/.system` metadata log and", h.UnderRoot, len(h.Outside))
+	p("`/etc` are not counted).")
 	p("")
 	p("Path-trick group names, each committed with OffsetCommit v8, fetched back with OffsetFetch v5 and")
 	p("looked up in ListGroups v4:")

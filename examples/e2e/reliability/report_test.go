@@ -17,7 +17,10 @@ func sampleReport() *report {
 		Took: time.Minute, Weed: "/cache/weed", Machine: machine{Host: "vm", CPUs: 2}, Opts: options{kills: 1, down: time.Second, seed: 1},
 		Soak: &soakReport{Clients: 2, Partitions: 2, Keys: 4, Duration: 10 * time.Second, Requests: 10, Commits: 20, Acked: 18, Refused: 2,
 			RefusedByCode: map[string]int64{"COORDINATOR_NOT_AVAILABLE": 2}, AtLastAck: 4,
-			Outages: []outageReport{{Kind: "SIGKILL", KilledAt: 5 * time.Second, Down: time.Second, Restart: 2 * time.Second, Recovered: 4 * time.Second}}},
+			Outages: []outageReport{{Kind: "SIGKILL", KilledAt: 5 * time.Second, Down: time.Second, Restart: 2 * time.Second, Recovered: 4 * time.Second}},
+			Groups: &groupsReport{Groups: 2, Slots: 3, Partitions: 6, Joins: 9, Leaves: 9, MaxGeneration: 7, Commits: 30, Acked: 25,
+				Refused: map[string]int64{"REBALANCE_IN_PROGRESS": 5}, AtNewest: 12},
+			Watch: &watchReport{Rounds: 3, Reads: 48}},
 		Hostile: &hostileReport{Categories: []string{"framing"}, ByCategory: map[string]*outcome{"framing": {Inputs: 3, Closed: 3}},
 			Inputs: 3, FDsBefore: 10, FDsAfter: 11, Names: []nameResult{{Name: "a|b", Fetched: true, Listed: true}}, FilerEntries: 5, UnderRoot: 5},
 		ScaleMem: &scaleReport{Groups: 10, Partitions: 10, Concurrency: 2, Commit: phase{Calls: 10, Total: 3 * time.Millisecond}, Listed: 10},
@@ -35,12 +38,21 @@ func TestReportPasses(t *testing.T) {
 	for _, want := range []string{
 		"go run -C examples ./e2e/reliability -out ../RELIABILITY.md",
 		"on 2026-11-28 13:00 UTC", "host `vm`", "/cache/weed",
-		"| Load held | 2 clients", "| Faults survived | 1 × SIGKILL", "| Offsets lost | **0** of 4 keys", "| Inputs tried | 3 hostile",
+		"| Load held | 2 clients", "| Faults survived | 1 × SIGKILL", "| Offsets lost | **0** of 16 keys", "| Inputs tried | 3 hostile",
+		"| Consumer groups | 2 groups × 3 kgo members", "| Stale overwrites | **0**", "REBALANCE_IN_PROGRESS 5", "| highest generation committed with | 7 |",
 		"COORDINATOR_NOT_AVAILABLE 2", "| framing | 3 | 0 | 3 | 0 |", "`\"a\\|b\"` | NONE | yes | yes", "| memstore | 10 × 10 | 2 | 3ms",
 	} {
 		require.Contains(t, out, want)
 	}
 	require.NotContains(t, out, "FAILED")
+
+	// An older commit that got no answer landing late is reported, not failed.
+	r.Soak.Watch.Unanswered, r.Soak.Watch.UnansweredExamples = 2, []string{"soak-003/soak/1: read 7, whose commit got no answer, after 8 was acknowledged (ack #9)"}
+	require.Empty(t, r.failures())
+	b.Reset()
+	require.NoError(t, r.write(&b))
+	require.Contains(t, b.String(), "Writes of one group accepted under the same fence are not ordered.** 2 times")
+	require.Contains(t, b.String(), "read 7, whose commit got no answer")
 }
 
 // TestReportFailures checks that every kind of failed check is reported, and printed at the
@@ -53,6 +65,14 @@ func TestReportFailures(t *testing.T) {
 	}{
 		{"lost", func(r *report) { r.Soak.Lost, r.Soak.LostKeys = 1, []string{"soak-000/1: acked 9, read 8"} }, "1 offsets lost"},
 		{"phantom", func(r *report) { r.Soak.Phantom = 1 }, "1 phantom"},
+		{"stale at the end", func(r *report) { r.Soak.Stale, r.Soak.Lost = 1, 1 }, "1 stale overwrites"},
+		{"stale group key", func(r *report) {
+			r.Soak.Groups.Stale, r.Soak.Groups.Problems = 1, []string{"soakgrp-00/soakgroup/3: read 5 after 9 was acknowledged (ack #40)"}
+		}, "read 5 after 9"},
+		{"stale read", func(r *report) {
+			r.Soak.Watch.Stale, r.Soak.Watch.Examples = 2, []string{"soak-001/soak/0: read 1 after 2"}
+		}, "2 stale overwrites"},
+		{"group key lost", func(r *report) { r.Soak.Groups.Lost = 1 }, "consumer groups: 1 offsets lost"},
 		{"acked while down", func(r *report) { r.Soak.AckedWhileDown = 3 }, "3 commits acknowledged while weed was dead"},
 		{"non-retriable", func(r *report) { r.Soak.NonRetriable = 1 }, "non-retriable"},
 		{"soak crash", func(r *report) { r.Soak.GatewayCrashed = true }, "soak: gateway crashed"},
@@ -91,6 +111,10 @@ func TestFlags(t *testing.T) {
 		{[]string{"-clients", "0"}, false},
 		{[]string{"-kills", "-1"}, false},
 		{[]string{"-groups", "0"}, false},
+		{[]string{"-consumer-groups", "0", "-members", "1", "-churn", "2s"}, true},
+		{[]string{"-consumer-groups", "-1"}, false},
+		{[]string{"-members", "0"}, false},
+		{[]string{"-churn", "0s"}, false},
 		{[]string{"-random", "-1"}, false},
 		{[]string{"extra"}, false},
 		{[]string{"-nope"}, false},

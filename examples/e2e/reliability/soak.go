@@ -28,13 +28,22 @@ type soakConfig struct {
 	Duration   time.Duration    // how long the clients commit
 	Kills      int              // SIGKILLs of weed, evenly spaced
 	Down       time.Duration    // how long weed stays dead before the restart
-	// Pauses are SIGSTOPs of weed (a hung filer), after the kills, each lasting PauseFor.
+	// Pauses are SIGSTOPs of weed (a hung filer), after the kills; the 1st, 3rd, ... last
+	// PauseFor, the others a quarter of it.
 	Pauses   int
 	PauseFor time.Duration
 	// RequestTimeout is how long a client waits for an answer before it gives up on the
 	// connection (a transport error) and reconnects. Default 10 s.
 	RequestTimeout time.Duration
-	Logf           func(format string, args ...any)
+	// Groups consumer groups of Members kgo group members each commit to their own topic
+	// while, every Churn, one member leaves or joins again. Zero Groups: none.
+	Groups, Members int
+	Churn           time.Duration
+	// Watch is the pause between two rounds of fetches that check, during the soak, that no
+	// key ever reads older than its newest acknowledged offset. Default 100 ms.
+	Watch time.Duration
+	Seed  uint64
+	Logf  func(format string, args ...any)
 }
 
 // outageReport is what one kill and restart of weed looked like.
@@ -66,12 +75,48 @@ type soakReport struct {
 	AtLaterAttempt  int // read back a later, unacknowledged attempt (it reached the filer)
 	NeverAckedEmpty int // never acknowledged, nothing stored
 	Lost            int // older than the last acknowledgement, or absent
+	Stale           int // of Lost: present, but older than the last acknowledgement
+	Unanswered      int // older than the last acknowledgement, from a commit the client got no answer to
 	Phantom         int // a value never sent for the key
 	LostKeys        []string
 	ReadbackTime    time.Duration
 	GatewayPeakRSS  int64
 	GatewayExit     error // the gateway's exit on SIGTERM after the soak; nil is clean
 	GatewayCrashed  bool
+	// Groups is what the consumer groups did and how their keys read back; nil without groups.
+	Groups *groupsReport
+	// Watch is what the fetches during the soak saw.
+	Watch *watchReport
+}
+
+// StaleOverwrites counts the values older than an acknowledged one that were stored: read back
+// at the end (raw clients' and groups' keys) or read by a fetch during the soak. A value whose
+// commit the client gave up on without an answer is not counted (see UnansweredLate): that
+// commit was still in flight, concurrent with every later one.
+func (r *soakReport) StaleOverwrites() int64 {
+	n := int64(r.Stale)
+	if r.Groups != nil {
+		n += int64(r.Groups.Stale)
+	}
+	if r.Watch != nil {
+		n += r.Watch.Stale
+	}
+	return n
+}
+
+// UnansweredLate counts the values older than an acknowledged one that were read, at the end or
+// during the soak, and that a commit wrote whose client had given up on it without an answer:
+// the gateway had accepted it and was still writing it when the client sent the newer one.
+// Kafka would have applied the two in the order it accepted them.
+func (r *soakReport) UnansweredLate() int64 {
+	n := int64(r.Unanswered)
+	if r.Groups != nil {
+		n += int64(r.Groups.Unanswered)
+	}
+	if r.Watch != nil {
+		n += r.Watch.Unanswered
+	}
+	return n
 }
 
 // keyState is one (group, partition)'s history as its client saw it.
@@ -86,6 +131,8 @@ type soakClient struct {
 	group   string
 	version int16
 	keys    []keyState
+	tracks  []*keyTrack // the stale-overwrite check's view of keys
+	tr      *tracker
 
 	requests, commits, acked, refused, nonRetriable, transport, dials, ackedWhileDown int64
 	refusedBy, nonRetriableBy                                                         map[string]int64
@@ -101,8 +148,12 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
+	topics := fmt.Sprintf("%s:%d", soakTopic, cfg.Partitions)
+	if cfg.Groups > 0 {
+		topics += fmt.Sprintf(",%s:%d", soakGroupTopic, soakGroupPartitions)
+	}
 	gw, err := startGateway(ctx, cfg.GatewayBin, "-store", "filer", "-filer", cfg.Weed.Addr(),
-		"-filer-root", cfg.Root, "-topics", fmt.Sprintf("%s:%d", soakTopic, cfg.Partitions), "-log-level", "info")
+		"-filer-root", cfg.Root, "-topics", topics, "-log-level", "info")
 	if err != nil {
 		return nil, err
 	}
@@ -129,14 +180,43 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	start := time.Now()
+	tr := newTracker()
 	for i := range clients {
 		c := &soakClient{id: i, group: fmt.Sprintf("soak-%03d", i), version: soakVersions[i%len(soakVersions)],
-			keys: make([]keyState, cfg.Partitions), refusedBy: map[string]int64{}, nonRetriableBy: map[string]int64{}}
+			keys: make([]keyState, cfg.Partitions), refusedBy: map[string]int64{}, nonRetriableBy: map[string]int64{}, tr: tr}
 		for p := range c.keys {
 			c.keys[p].lastAcked = -1
+			c.tracks = append(c.tracks, tr.add(keyID{c.group, soakTopic, int32(p)}))
 		}
 		clients[i] = c
+	}
+	var gs *groupSoak
+	if cfg.Groups > 0 {
+		churn := cfg.Churn
+		if churn <= 0 {
+			churn = time.Second
+		}
+		gs = newGroupSoak(gw.addr, cfg.Groups, max(cfg.Members, 1), churn, tr, cfg.Seed)
+	}
+	every := cfg.Watch
+	if every <= 0 {
+		every = 100 * time.Millisecond
+	}
+	start := time.Now()
+	watched := make(chan *watchReport, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		watched <- watch(runCtx, gw.addr, tr, every)
+	}()
+	if gs != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gs.run(runCtx)
+		}()
+	}
+	for _, c := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -160,6 +240,9 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 		down, stopFn, startFn := cfg.Down, cfg.Weed.Kill, cfg.Weed.Restart
 		if !kill {
 			o.Kind, down, stopFn, startFn = "SIGSTOP", cfg.PauseFor, cfg.Weed.Pause, cfg.Weed.Resume
+			if (k-cfg.Kills)%2 == 0 {
+				down = cfg.PauseFor / 4
+			}
 		}
 		killedAt := time.Now()
 		if err := stopFn(); err != nil {
@@ -196,6 +279,10 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 	stop()
 	wg.Wait()
 	rep.Duration = time.Since(start)
+	rep.Watch = <-watched
+	if gs != nil {
+		rep.Groups = gs.report()
+	}
 	if faultErr != nil {
 		rep.GatewayPeakRSS, _ = mem.Close()
 		return rep, faultErr
@@ -229,6 +316,12 @@ func runSoak(ctx context.Context, cfg soakConfig) (*soakReport, error) {
 		if err := readBack(ctx, gw.addr, clients, cfg.Partitions, rep); err != nil {
 			rep.GatewayPeakRSS, _ = mem.Close()
 			return rep, err
+		}
+		if rep.Groups != nil {
+			if err := readBackGroups(ctx, gw.addr, tr, rep.Groups); err != nil {
+				rep.GatewayPeakRSS, _ = mem.Close()
+				return rep, err
+			}
 		}
 	}
 	rep.ReadbackTime = time.Since(rbStart)
@@ -298,6 +391,9 @@ func (c *soakClient) run(ctx context.Context, addr string, partitions int, timeo
 		resp, err := conn.do(req)
 		after := outage.Load()
 		if err != nil {
+			for _, p := range parts {
+				c.tr.giveUp(c.tracks[p], n)
+			}
 			c.transport++
 			conn.Close()
 			conn = nil
@@ -322,6 +418,7 @@ func (c *soakClient) run(ctx context.Context, addr string, partitions int, timeo
 				firstAck.CompareAndSwap(0, time.Now().UnixNano())
 				c.keys[p].lastAcked = n
 				c.keys[p].pending = c.keys[p].pending[:0]
+				c.tr.ack(c.tracks[p], n)
 				if before == after && before%2 == 1 {
 					c.ackedWhileDown++
 				}
@@ -388,8 +485,14 @@ func readBack(ctx context.Context, addr string, clients []*soakClient, partition
 				rep.AtLaterAttempt++
 			case k.lastAcked < 0 && !ok:
 				rep.NeverAckedEmpty++
+			case k.lastAcked >= 0 && ok && v < k.lastAcked && c.tracks[p].wasUnanswered(v):
+				rep.Unanswered++
+				rep.LostKeys = append(rep.LostKeys, fmt.Sprintf("%s/%d: acked %d, read %d, whose commit got no answer", c.group, p, k.lastAcked, v))
 			case k.lastAcked >= 0 && (!ok || v < k.lastAcked):
 				rep.Lost++
+				if ok {
+					rep.Stale++
+				}
 				rep.LostKeys = append(rep.LostKeys, fmt.Sprintf("%s/%d: acked %d, read %d (present %v)", c.group, p, k.lastAcked, v, ok))
 			default:
 				rep.Phantom++
