@@ -508,51 +508,12 @@ func (s *Store) fencedTransact(ctx context.Context, group string, fence int64, m
 		return nil, errNoTransactions
 	}
 	lockKey := s.groupDir(group)
-	condKey := joinPath(s.groupsDir(), EscapeName(group))
-	cond := fenceCondition(fence)
-	for start, first := 0, true; first || start < len(muts); first = false {
-		chunk := muts[start:min(start+txnBatchSize, len(muts))]
-		resp, err := s.submitTxn(ctx, &filer_pb.ObjectTransactionRequest{
-			LockKey: lockKey, RouteKey: lockKey, ConditionKey: condKey, Condition: cond, Mutations: chunk,
-		})
-		if err != nil {
-			if isUnimplemented(err) {
-				s.noTxn.Store(true)
-				return nil, errNoTransactions
-			}
-			return nil, fmt.Errorf("ObjectTransaction: %w", err)
-		}
-		s.hasTxn.Store(true)
-		if resp.Error == "" && resp.ErrorCode == filer_pb.FilerError_OK {
-			start += len(chunk)
-			continue
-		}
-		if resp.ErrorCode == filer_pb.FilerError_PRECONDITION_FAILED && resp.FailedMutation == nil {
-			return nil, fmt.Errorf("%w: the fence of the group is not %d", offsetstore.ErrFenced, fence)
-		}
-		failed := -1
-		if resp.FailedMutation != nil && int(*resp.FailedMutation) < len(chunk) {
-			failed = int(*resp.FailedMutation)
-		}
-		if failed >= 0 && resp.ErrorCode == filer_pb.FilerError_PRECONDITION_FAILED && chunk[failed].Condition != nil {
-			// Everything before the failed mutation was applied; go on after it.
-			skipped = append(skipped, start+failed)
-			start += failed + 1
-			continue
-		}
-		at := ""
-		if failed >= 0 {
-			m := chunk[failed]
-			n := m.Name
-			if m.Entry != nil {
-				n = m.Entry.Name
-			}
-			at = " " + m.Directory + "/" + n
-		}
-		if sentinel := filer_pb.FilerErrorToSentinel(resp.ErrorCode); sentinel != nil {
-			return nil, fmt.Errorf("ObjectTransaction%s: %w (%s)", at, sentinel, resp.Error)
-		}
-		return nil, fmt.Errorf("ObjectTransaction%s: %s", at, resp.Error)
+	skipped, err = s.transactOn(ctx, txnTarget{
+		lockKey: lockKey, condKey: joinPath(s.groupsDir(), EscapeName(group)), cond: fenceCondition(fence), fence: fence,
+	}, muts)
+	if isUnimplemented(err) {
+		s.noTxn.Store(true)
+		return nil, errNoTransactions
 	}
-	return skipped, nil
+	return skipped, err
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/offsetkit/offsetkit/offsetstore"
 	"github.com/seaweedfs/seaweedfs/weed/pb/filer_pb"
 )
 
@@ -66,11 +67,29 @@ func objectMutation(m *filer_pb.StreamMutateEntryRequest) *filer_pb.ObjectMutati
 // reported in skipped (by index); any other failure ends the call with an error. It returns
 // the filer's Unimplemented error, having applied nothing, when the filer lacks the RPC.
 func (s *Store) transact(ctx context.Context, lockKey string, muts []*filer_pb.ObjectMutation) (skipped []int, err error) {
-	for start := 0; start < len(muts); {
+	return s.transactOn(ctx, txnTarget{lockKey: lockKey}, muts)
+}
+
+// txnTarget is where transact's calls apply: the lock key and, for a fenced write, the entry
+// whose condition the filer checks, under that lock, before each call's mutations.
+type txnTarget struct {
+	lockKey string
+	condKey string                   // "" without a condition
+	cond    *filer_pb.WriteCondition // nil without a condition
+	fence   int64                    // the fence cond stands for, for the error
+}
+
+// transactOn is transact on t. With a condition it makes at least one call, so that the
+// condition of an empty batch is checked too, and a call whose condition fails ends with an
+// error matching offsetstore.ErrFenced, having applied nothing of its own mutations.
+func (s *Store) transactOn(ctx context.Context, t txnTarget, muts []*filer_pb.ObjectMutation) (skipped []int, err error) {
+	for start, first := 0, true; (first && t.cond != nil) || start < len(muts); first = false {
 		chunk := muts[start:min(start+txnBatchSize, len(muts))]
 		// RouteKey sends the transaction to the filer that owns the key on the lock ring, so
 		// that with several filers one filer's lock still orders every write to the group.
-		resp, err := s.submitTxn(ctx, &filer_pb.ObjectTransactionRequest{LockKey: lockKey, RouteKey: lockKey, Mutations: chunk})
+		resp, err := s.submitTxn(ctx, &filer_pb.ObjectTransactionRequest{
+			LockKey: t.lockKey, RouteKey: t.lockKey, ConditionKey: t.condKey, Condition: t.cond, Mutations: chunk,
+		})
 		if err != nil {
 			if isUnimplemented(err) {
 				return nil, err
@@ -81,6 +100,9 @@ func (s *Store) transact(ctx context.Context, lockKey string, muts []*filer_pb.O
 		if resp.Error == "" && resp.ErrorCode == filer_pb.FilerError_OK {
 			start += len(chunk)
 			continue
+		}
+		if t.cond != nil && resp.ErrorCode == filer_pb.FilerError_PRECONDITION_FAILED && resp.FailedMutation == nil {
+			return nil, fmt.Errorf("%w: the fence of the group is not %d", offsetstore.ErrFenced, t.fence)
 		}
 		failed := -1
 		if resp.FailedMutation != nil && int(*resp.FailedMutation) < len(chunk) {
