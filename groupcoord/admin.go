@@ -192,29 +192,43 @@ func (c *Coordinator) deleteGroup(ctx context.Context, id string) int16 {
 // group changed under its deletion.
 const maxDeleteRounds = 4
 
+// deletableLocked waits until group id can be deleted: its fence is ready and its previous
+// write ended. It returns the fence, the group and whether the coordinator holds it, or the
+// code that refuses the deletion. c.mu is held on entry and on return.
+func (c *Coordinator) deletableLocked(ctx context.Context, id string) (f *gfence, g *group, active bool, code int16) {
+	for {
+		if c.closed {
+			return nil, nil, false, kerr.CoordinatorNotAvailable.Code
+		}
+		f, err := c.readyLocked(ctx, id)
+		if err != nil {
+			return nil, nil, false, kerr.CoordinatorNotAvailable.Code
+		}
+		g, active := c.groups[id]
+		switch {
+		case active && g.state == stateDead:
+			return nil, nil, false, kerr.GroupIDNotFound.Code
+		case active && g.state != stateEmpty:
+			return nil, nil, false, kerr.NonEmptyGroup.Code
+		}
+		if ok, err := c.orderLocked(ctx, id, f); err != nil {
+			return nil, nil, false, kerr.CoordinatorNotAvailable.Code
+		} else if ok {
+			return f, g, active, 0
+		}
+	}
+}
+
 // deleteGroupOnce deletes group id unless it has members. Over a fencing store the deletion is
 // conditioned on the group's fence, so a member that joins meanwhile keeps the group (the
 // deletion fails with ErrFenced); without one the group is Dead while its offsets are being
 // deleted, refusing commits and joins with COORDINATOR_NOT_AVAILABLE.
 func (c *Coordinator) deleteGroupOnce(ctx context.Context, id string) (int16, error) {
 	c.mu.Lock()
-	if c.closed {
+	f, g, active, code := c.deletableLocked(ctx, id)
+	if code != 0 {
 		c.mu.Unlock()
-		return kerr.CoordinatorNotAvailable.Code, nil
-	}
-	f, err := c.readyLocked(ctx, id)
-	if err != nil {
-		c.mu.Unlock()
-		return kerr.CoordinatorNotAvailable.Code, nil
-	}
-	g, active := c.groups[id]
-	switch {
-	case active && g.state == stateDead:
-		c.mu.Unlock()
-		return kerr.GroupIDNotFound.Code, nil
-	case active && g.state != stateEmpty:
-		c.mu.Unlock()
-		return kerr.NonEmptyGroup.Code, nil
+		return code, nil
 	}
 	prevState := stateEmpty
 	if c.fencer == nil {
@@ -227,7 +241,7 @@ func (c *Coordinator) deleteGroupOnce(ctx context.Context, id string) (int16, er
 	fenced, epoch, done := c.accept(id, f)
 	c.mu.Unlock()
 
-	err = offsetstore.ErrGroupNotFound
+	err := offsetstore.ErrGroupNotFound
 	switch {
 	case fenced:
 		err = c.fencer.DeleteGroupFenced(ctx, id, epoch)

@@ -2,6 +2,8 @@ package groupcoord_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/offsetkit/offsetkit/groupcoord"
@@ -103,4 +105,56 @@ func benchMember(b *testing.B, c *groupcoord.Coordinator) (string, int32) {
 		b.Fatalf("SyncGroup: %d", s.ErrorCode)
 	}
 	return j.MemberID, j.Generation
+}
+
+// BenchmarkCommitPathParallel is BenchmarkCommitPath's standalone commit sent by GOMAXPROCS
+// goroutines at once, to one group ("one group": each commit waits for the write accepted
+// before it, as a group's writes are ordered) or each to its own ("own groups").
+//
+//	go test -run '^$' -bench CommitPathParallel ./groupcoord
+func BenchmarkCommitPathParallel(b *testing.B) {
+	for _, groups := range []string{"one group", "own groups"} {
+		b.Run(groups, func(b *testing.B) {
+			ctx := context.Background()
+			mem := memstore.New(memstore.Options{})
+			b.Cleanup(func() { _ = mem.Close() })
+			c := groupcoord.New(groupcoord.Options{Store: mem})
+			b.Cleanup(func() { _ = c.Close() })
+			h := protocol.New(mem, protocol.Options{Groups: c})
+			var next atomic.Int32
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				req := kmsg.NewPtrOffsetCommitRequest()
+				req.Version = 8
+				req.Group, req.Generation = "bench-group", -1
+				if groups == "own groups" {
+					req.Group = fmt.Sprintf("bench-group-%d", next.Add(1))
+				}
+				rt := kmsg.NewOffsetCommitRequestTopic()
+				rt.Topic = "bench-topic"
+				for p := range int32(8) {
+					rp := kmsg.NewOffsetCommitRequestTopicPartition()
+					rp.Partition, rp.Offset, rp.LeaderEpoch = p, 1000+int64(p), 5
+					rt.Partitions = append(rt.Partitions, rp)
+				}
+				req.Topics = append(req.Topics, rt)
+				body := req.AppendTo(nil)
+				resp, err := h.Handle(ctx, req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if code := resp.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+					b.Errorf("commit answered %d", code)
+					return
+				}
+				for pb.Next() {
+					if _, err := h.HandleBody(ctx, req.Key(), req.Version, body); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

@@ -26,6 +26,14 @@ import (
 // at all; the protocol Handler then asks again and the client gets the answer a request made
 // after the change gets.
 //
+// Writes of one group also reach the store in the order they were accepted: an acceptance
+// under the same fence as a write still in the store waits until that write ends (within the
+// request's context), as Kafka appends a group's records in the order it accepted them. A
+// write the client gave up on can therefore not land after a newer one that was
+// acknowledged: when it ends with an error, it may still land, so the fence moves first.
+// Writes accepted under an older fence need no waiting: the store refuses them once the
+// fence has moved.
+//
 // Over a store without fences the coordinator serializes instead: a join phase does not
 // complete while a write accepted under the old generation is still in the store call (the
 // Handler reports its end through GroupResult.Done), which is safe with a store whose calls,
@@ -38,6 +46,8 @@ type gfence struct {
 	ready    bool          // epoch was moved past every earlier write and nothing changed since
 	busy     chan struct{} // non-nil while a goroutine moves the fence; closed when it is done
 	inflight int           // acceptances whose Done has not been called yet
+	current  int           // those of them accepted under epoch
+	idle     chan struct{} // non-nil while an acceptance waits for current to reach 0
 	changes  uint64        // state changes to save; the fence is ready when saved == changes
 	saved    uint64
 	cleared  bool // the group was deleted: its durable state is the zero state
@@ -46,6 +56,10 @@ type gfence struct {
 // errFenceTimeout is returned while waiting for a group's fence to move takes longer than the
 // caller's context allows: the request is answered with a retriable coordinator error.
 var errFenceTimeout = errors.New("groupcoord: the group's fence is still moving")
+
+// errWriteTimeout is returned when waiting for the group's previous write takes longer than
+// the caller's context allows: the request is answered with a retriable coordinator error.
+var errWriteTimeout = errors.New("groupcoord: the group's previous write is still in the store")
 
 // fenceLocked returns the fence record of group id, creating it. c.mu is held.
 func (c *Coordinator) fenceLocked(id string) *gfence {
@@ -139,7 +153,7 @@ func (c *Coordinator) move(id string, f *gfence) {
 				f.saved = f.changes
 				return
 			}
-			f.epoch = max(f.epoch, st.Fence)
+			c.setEpoch(f, max(f.epoch, st.Fence))
 			stored = st
 			loaded = true
 		}
@@ -165,7 +179,7 @@ func (c *Coordinator) move(id string, f *gfence) {
 			f.saved = f.changes
 			return
 		}
-		f.epoch = st.Fence
+		c.setEpoch(f, st.Fence)
 		f.saved = changes
 		if changes == f.changes {
 			f.ready = true
@@ -202,11 +216,59 @@ func (c *Coordinator) durableLocked(id string) (st offsetstore.GroupState, ok bo
 	return st, true
 }
 
+// setEpoch makes e the epoch of fence f. Writes accepted under an older epoch can no longer
+// land once the store's fence is past them, so acceptances stop waiting for them. c.mu is
+// held.
+func (c *Coordinator) setEpoch(f *gfence, e int64) {
+	if e == f.epoch {
+		return
+	}
+	f.epoch = e
+	f.current = 0
+	c.wakeLocked(f)
+}
+
+// wakeLocked wakes the acceptances waiting for f's writes. c.mu is held.
+func (c *Coordinator) wakeLocked(f *gfence) {
+	if f.idle != nil {
+		close(f.idle)
+		f.idle = nil
+	}
+}
+
+// orderLocked reports whether a write of group id can be accepted under f now: no write
+// accepted under f's epoch is still in the store. Otherwise it waits until that changes, within
+// ctx, and reports false: the group may have changed meanwhile, so the caller validates again.
+// c.mu is held on entry and on return, released while waiting.
+func (c *Coordinator) orderLocked(ctx context.Context, id string, f *gfence) (bool, error) {
+	if f.current == 0 {
+		return true, nil
+	}
+	if f.idle == nil {
+		f.idle = make(chan struct{})
+	}
+	idle := f.idle
+	if c.waiting != nil {
+		c.waiting(id)
+	}
+	c.mu.Unlock()
+	defer c.mu.Lock()
+	select {
+	case <-idle:
+		return false, nil
+	case <-c.done:
+		return false, nil // the caller finds the coordinator closed
+	case <-ctx.Done():
+		return false, fmt.Errorf("%w: %w", errWriteTimeout, ctx.Err())
+	}
+}
+
 // accept hands out an acceptance of a write to group id under its current fence: the
 // GroupResult fields a protocol Handler (or a sweep) writes with, and a Done that ends the
 // write's tracking. c.mu is held.
 func (c *Coordinator) accept(id string, f *gfence) (fenced bool, epoch int64, done func(error)) {
 	f.inflight++
+	f.current++
 	epoch = f.epoch
 	var once bool
 	done = func(err error) {
@@ -217,6 +279,11 @@ func (c *Coordinator) accept(id string, f *gfence) (fenced bool, epoch int64, do
 		}
 		once = true
 		f.inflight--
+		if epoch == f.epoch {
+			if f.current--; f.current == 0 {
+				c.wakeLocked(f)
+			}
+		}
 		if err != nil && f.epoch == epoch && c.fencer != nil {
 			// The write failed and may still land, or another process moved the fence: move
 			// it (past anything stored) before the next acceptance.
@@ -279,7 +346,7 @@ func (c *Coordinator) Load(ctx context.Context) error {
 			continue
 		}
 		f := c.fenceLocked(id)
-		f.epoch = max(f.epoch, st.Fence)
+		c.setEpoch(f, max(f.epoch, st.Fence))
 		if _, ok := c.groups[id]; ok {
 			continue
 		}

@@ -25,8 +25,16 @@
 //     a write accepted under the old generation is still in the store call. That is safe only
 //     with a store whose calls, once returned, never apply later (memstore is one).
 //
+// A group's writes also reach the store in the order they were accepted, as Kafka appends a
+// group's records in the order it accepts them: an acceptance waits (within the request's
+// context) while a write accepted under the same fence is still in the store. A client that
+// gave up on a commit and sent a newer one therefore never sees the older one land after
+// the newer was acknowledged. Concurrent commits of one group are serialized; commits of
+// different groups are not.
+//
 // Whoever calls ValidateGroup or GroupActivity directly must call the Done of the acceptance
-// it gets, exactly once, when its write is over (or at once, when it writes nothing).
+// it gets, exactly once, when its write is over (or at once, when it writes nothing): until
+// then the group's next acceptances wait.
 //
 // # Durable group state
 //
@@ -107,6 +115,10 @@ type Coordinator struct {
 	groups map[string]*group
 	fences map[string]*gfence // by group id; see fence.go
 	closed bool
+
+	// waiting, set by tests before use, is told (c.mu held) when an acceptance starts waiting
+	// for a write accepted before it to end.
+	waiting func(group string)
 
 	ctx    context.Context // cancelled by Close, to abandon store lookups of the deadline goroutine
 	cancel context.CancelFunc
@@ -251,38 +263,49 @@ func (c *Coordinator) Close() error {
 // An acceptance of a commit or a delete carries the group's fence over a store that
 // implements offsetstore.Fencer, and a Done through which the coordinator tracks the write
 // (see the package documentation). Before the first acceptance for a group, and after a
-// change of the group, it waits (within ctx) for the fence to move.
+// change of the group, it waits (within ctx) for the fence to move; an acceptance also waits
+// for the group's previous write under the same fence to end, so that a group's writes reach
+// the store in the order they were accepted.
 func (c *Coordinator) ValidateGroup(ctx context.Context, req protocol.GroupRequest) (protocol.GroupResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return protocol.GroupResult{}, kerr.CoordinatorNotAvailable
+	for {
+		if c.closed {
+			return protocol.GroupResult{}, kerr.CoordinatorNotAvailable
+		}
+		f, err := c.readyLocked(ctx, req.Group)
+		if err != nil {
+			return protocol.GroupResult{}, err
+		}
+		res, err := c.validateLocked(req)
+		if (err != nil && !errors.Is(err, protocol.ErrNoActiveGroup)) || req.Op == protocol.OpOffsetFetch {
+			return res, err // a refusal, or a fetch, writes nothing
+		}
+		if ok, werr := c.orderLocked(ctx, req.Group, f); werr != nil {
+			return protocol.GroupResult{}, werr
+		} else if !ok {
+			continue
+		}
+		res.Fenced, res.Fence, res.Done = c.accept(req.Group, f)
+		return res, err
 	}
-	f, err := c.readyLocked(ctx, req.Group)
-	if err != nil {
-		return protocol.GroupResult{}, err
-	}
+}
+
+// validateLocked is ValidateGroup's verdict on req, without its fence. c.mu is held.
+func (c *Coordinator) validateLocked(req protocol.GroupRequest) (protocol.GroupResult, error) {
 	g, ok := c.groups[req.Group]
-	var res protocol.GroupResult
 	switch {
+	case !ok:
+		return protocol.GroupResult{}, protocol.ErrNoActiveGroup
 	case req.Op == protocol.OpOffsetFetch:
 		// Classic groups ignore the member id and epoch of OffsetFetch v9+, and a Dead group
 		// reads as having no offsets beyond what the store holds. A fetch writes nothing.
-		if !ok {
-			return res, protocol.ErrNoActiveGroup
-		}
-		return res, nil
-	case !ok:
-		err = protocol.ErrNoActiveGroup
+		return protocol.GroupResult{}, nil
 	case req.Op == protocol.OpOffsetDelete:
-		res, err = c.validateDelete(g, req)
+		return c.validateDelete(g, req)
 	default:
-		err = c.validateCommit(g, req)
+		return protocol.GroupResult{}, c.validateCommit(g, req)
 	}
-	if err == nil || errors.Is(err, protocol.ErrNoActiveGroup) {
-		res.Fenced, res.Fence, res.Done = c.accept(req.Group, f)
-	}
-	return res, err
 }
 
 // validateCommit is ClassicGroup.validateOffsetCommit, rule by rule.

@@ -28,6 +28,7 @@ import (
 type gate struct {
 	*memstore.Store
 	pick    func(op string, offsets []int64) bool
+	seen    func(op string, offsets []int64) // when set, told of every write that arrives
 	travel  bool
 	armed   atomic.Bool
 	entered chan struct{} // closed when the held write arrives
@@ -48,6 +49,9 @@ func newGate(pick func(op string, offsets []int64) bool) *gate {
 }
 
 func (g *gate) pass(ctx context.Context, op string, offsets []int64, apply func(context.Context) error) error {
+	if g.seen != nil {
+		g.seen(op, offsets)
+	}
 	if !g.pick(op, offsets) || !g.armed.CompareAndSwap(true, false) {
 		return apply(ctx)
 	}
@@ -326,6 +330,63 @@ func TestRaceSweepVersusStable(t *testing.T) {
 				r.stable("g", wait(t, bJoin))
 			}
 		})
+	}
+}
+
+// Two commits of one group accepted under the same fence reach the store in the order they
+// were accepted: a commit whose client gave up on it while it was held in the store cannot
+// land after a newer one that was acknowledged meanwhile. The newer commit waits for the
+// held one; when its own context ends first it is answered COORDINATOR_NOT_AVAILABLE and
+// writes nothing.
+func TestRaceWritesInAcceptanceOrder(t *testing.T) {
+	for _, fenced := range []bool{true, false} {
+		for _, kind := range []string{"simple", "member", "gave up"} {
+			t.Run(map[bool]string{true: "fenced", false: "serialized"}[fenced]+"/"+kind, func(t *testing.T) {
+				r := newRace(t, fenced, func(op string, offs []int64) bool { return op == "commit" && len(offs) == 1 && offs[0] == 100 })
+				arrived := make(chan struct{}) // the newer commit reached the store
+				r.gate.seen = func(op string, offs []int64) {
+					if op == "commit" && len(offs) == 1 && offs[0] == 200 {
+						close(arrived)
+					}
+				}
+				waiting := make(chan struct{}, 1) // the newer commit waits for the held one
+				r.c.waiting = func(string) {
+					select {
+					case waiting <- struct{}{}:
+					default:
+					}
+				}
+				group, member, instance, gen := "simple", "", (*string)(nil), int32(-1)
+				if kind == "member" {
+					a := wait(t, r.join("g", "i1", "t"))
+					r.stable("g", a)
+					group, member, instance, gen = "g", a.MemberID, kmsg.StringPtr("i1"), a.Generation
+				}
+				held := r.commitAsync(group, member, instance, gen, "t", 100)
+				wait(t, r.gate.entered)
+
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				newer := make(chan int16, 1)
+				go func() { newer <- r.commit(ctx, group, member, instance, gen, "t", 200) }()
+				select {
+				case <-arrived:
+				case <-waiting:
+				}
+				want := int64(200)
+				if kind == "gave up" {
+					cancel()
+					require.Equal(t, kerr.CoordinatorNotAvailable.Code, wait(t, newer))
+					want = 100
+				}
+				close(r.gate.release)
+				require.Zero(t, wait(t, held))
+				if kind != "gave up" {
+					require.Zero(t, wait(t, newer))
+				}
+				require.Equal(t, want, r.stored(group, "t"))
+			})
+		}
 	}
 }
 

@@ -31,15 +31,23 @@ func (c *Coordinator) GroupActivity(ctx context.Context, id string) (retention.A
 	if c.closed {
 		return retention.Activity{}, kerr.CoordinatorNotAvailable
 	}
-	f, err := c.readyLocked(ctx, id)
-	if err != nil {
-		return retention.Activity{}, err
-	}
-	act := c.activityLocked(id)
-	if act.State != retention.StateActive {
+	for {
+		f, err := c.readyLocked(ctx, id)
+		if err != nil {
+			return retention.Activity{}, err
+		}
+		act := c.activityLocked(id)
+		if act.State == retention.StateActive {
+			return act, nil
+		}
+		if ok, err := c.orderLocked(ctx, id, f); err != nil {
+			return retention.Activity{}, err
+		} else if !ok {
+			continue
+		}
 		act.Fenced, act.Fence, act.Done = c.accept(id, f)
+		return act, nil
 	}
-	return act, nil
 }
 
 // activityLocked is GroupActivity's answer without the fence. c.mu is held.

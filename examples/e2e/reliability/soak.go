@@ -90,11 +90,13 @@ type soakReport struct {
 }
 
 // StaleOverwrites counts the values older than an acknowledged one that were stored: read back
-// at the end (raw clients' and groups' keys) or read by a fetch during the soak. A value whose
-// commit the client gave up on without an answer is not counted (see UnansweredLate): that
-// commit was still in flight, concurrent with every later one.
+// at the end (raw clients' and groups' keys) or read by a fetch during the soak. Values whose
+// commit the client gave up on without an answer count too (UnansweredLate says how many of
+// them there were): the gateway applies a group's writes in the order it accepted them, as
+// Kafka's coordinator appends them, so such a commit either landed before the newer one or
+// never.
 func (r *soakReport) StaleOverwrites() int64 {
-	n := int64(r.Stale)
+	n := int64(r.Stale) + r.UnansweredLate()
 	if r.Groups != nil {
 		n += int64(r.Groups.Stale)
 	}
@@ -107,7 +109,6 @@ func (r *soakReport) StaleOverwrites() int64 {
 // UnansweredLate counts the values older than an acknowledged one that were read, at the end or
 // during the soak, and that a commit wrote whose client had given up on it without an answer:
 // the gateway had accepted it and was still writing it when the client sent the newer one.
-// Kafka would have applied the two in the order it accepted them.
 func (r *soakReport) UnansweredLate() int64 {
 	n := int64(r.Unanswered)
 	if r.Groups != nil {
