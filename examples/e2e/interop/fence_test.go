@@ -422,3 +422,28 @@ func TestFilerRaceDeleteVersusJoin(t *testing.T) {
 	require.Contains(t, []int16{0, kerr.GroupSubscribedToTopic.Code}, dc, "%v", kerr.ErrorForCode(dc))
 	a.check(g.storedT1P0("g"))
 }
+
+// A standalone commit held in the stopped filer is given up on by its client (no answer within
+// its own deadline), which then sends a newer commit on a new connection. The gateway keeps
+// the newer commit until the older write has ended, so after SIGCONT the newer one is
+// acknowledged and stays, whatever order the filer takes held requests in.
+func TestFilerRaceUnansweredCommit(t *testing.T) {
+	g := startRaceGateway(t, 40*time.Second)
+	a := &acks{t: t}
+	addr := g.p.addr
+	a.commitUntilAcked(addr, "simple", 50)
+
+	before := g.pause()
+	i := a.sent(100)
+	gaveUp := sendAsync(t, addr, commitReq("simple", "", nil, -1, 100), 500*time.Millisecond)
+	g.waitHeld(before, "the older commit")
+	ans := <-gaveUp
+	require.Error(t, ans.err, "the older commit was answered while the filer was stopped")
+	a.answered(i, -1)
+
+	newer := a.commit(addr, "simple", "", nil, -1, 200)
+	g.resume()
+	c := newer("the newer commit")
+	require.Zero(t, c, "the newer commit: %v", kerr.ErrorForCode(c))
+	a.check(g.storedT1P0("simple"))
+}
