@@ -42,20 +42,10 @@ func BenchmarkCommitPath(b *testing.B) {
 				b.Cleanup(func() { _ = c.Close() })
 				h := protocol.New(st, protocol.Options{Groups: c})
 
-				req := kmsg.NewPtrOffsetCommitRequest()
-				req.Version = 8
-				req.Group, req.Generation = "bench-group", -1
+				req := benchCommit("bench-group")
 				if kind == "member" {
 					req.MemberID, req.Generation = benchMember(b, c)
 				}
-				rt := kmsg.NewOffsetCommitRequestTopic()
-				rt.Topic = "bench-topic"
-				for p := range int32(8) {
-					rp := kmsg.NewOffsetCommitRequestTopicPartition()
-					rp.Partition, rp.Offset, rp.LeaderEpoch = p, 1000+int64(p), 5
-					rt.Partitions = append(rt.Partitions, rp)
-				}
-				req.Topics = append(req.Topics, rt)
 				body := req.AppendTo(nil)
 				check := func() {
 					resp, err := h.Handle(ctx, req)
@@ -78,6 +68,22 @@ func BenchmarkCommitPath(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchCommit is a standalone OffsetCommit (v8) of 8 partitions of "bench-topic" to group.
+func benchCommit(group string) *kmsg.OffsetCommitRequest {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version = 8
+	req.Group, req.Generation = group, -1
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = "bench-topic"
+	for p := range int32(8) {
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset, rp.LeaderEpoch = p, 1000+int64(p), 5
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	return req
 }
 
 // benchMember makes a Stable group "bench-group" with one static member and returns the
@@ -124,20 +130,10 @@ func BenchmarkCommitPathParallel(b *testing.B) {
 			var next atomic.Int32
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
-				req := kmsg.NewPtrOffsetCommitRequest()
-				req.Version = 8
-				req.Group, req.Generation = "bench-group", -1
+				req := benchCommit("bench-group")
 				if groups == "own groups" {
 					req.Group = fmt.Sprintf("bench-group-%d", next.Add(1))
 				}
-				rt := kmsg.NewOffsetCommitRequestTopic()
-				rt.Topic = "bench-topic"
-				for p := range int32(8) {
-					rp := kmsg.NewOffsetCommitRequestTopicPartition()
-					rp.Partition, rp.Offset, rp.LeaderEpoch = p, 1000+int64(p), 5
-					rt.Partitions = append(rt.Partitions, rp)
-				}
-				req.Topics = append(req.Topics, rt)
 				body := req.AppendTo(nil)
 				resp, err := h.Handle(ctx, req)
 				if err != nil {
