@@ -16,21 +16,26 @@ import (
 // The rules below check offsetstore.Fencer. A store that does not implement it, or whose
 // GroupState of a group never used reports errors.ErrUnsupported, passes them trivially.
 
-// fencer returns s as a Fencer when it implements the capability and supports it.
-func (c *checker) fencer(ctx context.Context, s offsetstore.Store) (offsetstore.Fencer, bool) {
+// openFencer opens a store of h and returns it with its Fencer when it implements the
+// capability and supports it.
+func (c *checker) openFencer(ctx context.Context, h Harness) (offsetstore.Store, offsetstore.Fencer, bool) {
+	s, ok := c.open(ctx, h)
+	if !ok {
+		return nil, nil, false
+	}
 	f, ok := s.(offsetstore.Fencer)
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	st, err := f.GroupState(ctx, "never-used")
 	if errors.Is(err, errors.ErrUnsupported) {
-		return nil, false
+		return nil, nil, false
 	}
 	if !c.ok(err, `GroupState(group "never-used")`) {
-		return nil, false
+		return nil, nil, false
 	}
 	c.sameState(`GroupState(group "never-used") of a new store`, st, offsetstore.GroupState{})
-	return f, true
+	return s, f, true
 }
 
 // stateString describes a GroupState for a message.
@@ -120,11 +125,7 @@ func fullState(fence int64, gen int32) offsetstore.GroupState {
 }
 
 func checkFenceStart(ctx context.Context, c *checker, h Harness) {
-	s, ok := c.open(ctx, h)
-	if !ok {
-		return
-	}
-	f, ok := c.fencer(ctx, s)
+	s, f, ok := c.openFencer(ctx, h)
 	if !ok {
 		return
 	}
@@ -148,11 +149,7 @@ func checkFenceStart(ctx context.Context, c *checker, h Harness) {
 }
 
 func checkFenceState(ctx context.Context, c *checker, h Harness) {
-	s, ok := c.open(ctx, h)
-	if !ok {
-		return
-	}
-	f, ok := c.fencer(ctx, s)
+	s, f, ok := c.openFencer(ctx, h)
 	if !ok {
 		return
 	}
@@ -235,11 +232,7 @@ func checkFenceState(ctx context.Context, c *checker, h Harness) {
 }
 
 func checkFenceSave(ctx context.Context, c *checker, h Harness) {
-	s, ok := c.open(ctx, h)
-	if !ok {
-		return
-	}
-	f, ok := c.fencer(ctx, s)
+	_, f, ok := c.openFencer(ctx, h)
 	if !ok {
 		return
 	}
@@ -322,11 +315,7 @@ func fencedCalls(f offsetstore.Fencer, g string, batch offsets, del []tp) []fenc
 func opName(call string) string { name, _, _ := strings.Cut(call, " "); return name }
 
 func checkFencedWrites(ctx context.Context, c *checker, h Harness) {
-	s, ok := c.open(ctx, h)
-	if !ok {
-		return
-	}
-	f, ok := c.fencer(ctx, s)
+	s, f, ok := c.openFencer(ctx, h)
 	if !ok {
 		return
 	}
@@ -418,11 +407,7 @@ func checkFencedWrites(ctx context.Context, c *checker, h Harness) {
 }
 
 func checkFenceKept(ctx context.Context, c *checker, h Harness) {
-	s, ok := c.open(ctx, h)
-	if !ok {
-		return
-	}
-	f, ok := c.fencer(ctx, s)
+	s, f, ok := c.openFencer(ctx, h)
 	if !ok {
 		return
 	}
@@ -489,11 +474,7 @@ func checkFenceKept(ctx context.Context, c *checker, h Harness) {
 }
 
 func checkFenceErrors(ctx context.Context, c *checker, h Harness) {
-	s, ok := c.open(ctx, h)
-	if !ok {
-		return
-	}
-	f, ok := c.fencer(ctx, s)
+	s, f, ok := c.openFencer(ctx, h)
 	if !ok {
 		return
 	}
@@ -562,11 +543,7 @@ func fenceValue(w, seq int, fence int64) offsetstore.Offset {
 }
 
 func checkFenceConcurrency(ctx context.Context, c *checker, h Harness) {
-	s, ok := c.open(ctx, h)
-	if !ok {
-		return
-	}
-	f, ok := c.fencer(ctx, s)
+	s, f, ok := c.openFencer(ctx, h)
 	if !ok {
 		return
 	}
@@ -683,11 +660,7 @@ func checkFenceConcurrency(ctx context.Context, c *checker, h Harness) {
 }
 
 func checkFenceDurability(ctx context.Context, c *checker, h Harness) {
-	s, ok := c.open(ctx, h)
-	if !ok {
-		return
-	}
-	f, ok := c.fencer(ctx, s)
+	s, f, ok := c.openFencer(ctx, h)
 	if !ok || !h.Durable() {
 		return
 	}
