@@ -491,6 +491,18 @@ func committedGroup(ctx context.Context, env *Env, name string, base int64) (str
 	return g, t, memberCommit(ctx, env, g, t, base)
 }
 
+// committedClient is committedGroup followed by a new client (kgoClient, capped) to check
+// the group's offsets with; the caller closes it.
+func committedClient(ctx context.Context, env *Env, name string, base int64) (g, t string, cl *kgo.Client, err error) {
+	if g, t, err = committedGroup(ctx, env, name, base); err != nil {
+		return "", "", nil, err
+	}
+	if cl, err = kgoClient(env, true); err != nil {
+		return "", "", nil, err
+	}
+	return g, t, cl, nil
+}
+
 // memberCommit joins g as a kgo consumer (Kafka 2.3.0 versions), commits base+p to every
 // partition of t with CommitOffsetsSync, and leaves.
 func memberCommit(ctx context.Context, env *Env, g, t string, base int64) error {
@@ -576,11 +588,7 @@ func wantNamed(got map[int32]int64, base int64) error {
 }
 
 func checkKadmFetch(ctx context.Context, env *Env) error {
-	g, t, err := committedGroup(ctx, env, "kadm-fetch", 200)
-	if err != nil {
-		return err
-	}
-	cl, err := kgoClient(env, true)
+	g, t, cl, err := committedClient(ctx, env, "kadm-fetch", 200)
 	if err != nil {
 		return err
 	}
@@ -600,11 +608,7 @@ func checkKadmFetch(ctx context.Context, env *Env) error {
 }
 
 func checkKadmFetchAll(ctx context.Context, env *Env) error {
-	g, t, err := committedGroup(ctx, env, "kadm-fetch-all", 300)
-	if err != nil {
-		return err
-	}
-	cl, err := kgoClient(env, true)
+	g, t, cl, err := committedClient(ctx, env, "kadm-fetch-all", 300)
 	if err != nil {
 		return err
 	}
@@ -620,11 +624,7 @@ func checkKadmFetchAll(ctx context.Context, env *Env) error {
 }
 
 func checkKadmDelete(ctx context.Context, env *Env) error {
-	g, t, err := committedGroup(ctx, env, "kadm-delete", 400)
-	if err != nil {
-		return err
-	}
-	cl, err := kgoClient(env, true)
+	g, t, cl, err := committedClient(ctx, env, "kadm-delete", 400)
 	if err != nil {
 		return err
 	}
@@ -667,11 +667,7 @@ func checkKadmUnknownGroup(ctx context.Context, env *Env) error {
 }
 
 func checkListGroups(ctx context.Context, env *Env) error {
-	g, _, err := committedGroup(ctx, env, "listed", 500)
-	if err != nil {
-		return err
-	}
-	cl, err := kgoClient(env, true)
+	g, _, cl, err := committedClient(ctx, env, "listed", 500)
 	if err != nil {
 		return err
 	}
@@ -705,11 +701,7 @@ func checkListGroups(ctx context.Context, env *Env) error {
 }
 
 func checkUnknownMember(ctx context.Context, env *Env) error {
-	g, t, err := committedGroup(ctx, env, "unknown-member", 600)
-	if err != nil {
-		return err
-	}
-	cl, err := kgoClient(env, true)
+	g, t, cl, err := committedClient(ctx, env, "unknown-member", 600)
 	if err != nil {
 		return err
 	}
