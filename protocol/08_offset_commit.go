@@ -151,21 +151,9 @@ func (h *Handler) commitRequestChecks(ctx context.Context, req *kmsg.OffsetCommi
 	forwarded := 0
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		if req.Version >= 10 {
-			ref, ok := h.ids.ResolveTopic(ctx, TopicRef{ID: rt.TopicID})
-			if !ok {
-				setTopicCodes(rt, kerr.UnknownTopicID.Code)
-				continue
-			}
-			rt.Topic = ref.Name
-		}
-		if !h.authorized(ctx, kmsg.OffsetCommit, OperationRead, ResourceTopic, rt.Topic) {
-			setTopicCodes(rt, kerr.TopicAuthorizationFailed.Code)
-			continue
-		}
-		n, ok := h.partitionCount(ctx, rt.Topic)
-		if !ok {
-			setTopicCodes(rt, kerr.UnknownTopicOrPartition.Code)
+		n, code := h.commitTopicCheck(ctx, kmsg.OffsetCommit, req.Version >= 10, rt.TopicID, &rt.Topic)
+		if code != 0 {
+			setTopicCodes(rt, code)
 			continue
 		}
 		for j := range rt.Partitions {
@@ -177,6 +165,27 @@ func (h *Handler) commitRequestChecks(ctx context.Context, req *kmsg.OffsetCommi
 		}
 	}
 	return forwarded
+}
+
+// commitTopicCheck makes the request layer's checks of one topic of a commit of either kind
+// (key): its id when byID (the name resolved into *name), its READ ACL and its existence. It
+// returns the topic's partition count, or the code all its partitions get.
+func (h *Handler) commitTopicCheck(ctx context.Context, key kmsg.Key, byID bool, id [16]byte, name *string) (int32, int16) {
+	if byID {
+		ref, ok := h.ids.ResolveTopic(ctx, TopicRef{ID: id})
+		if !ok {
+			return 0, kerr.UnknownTopicID.Code
+		}
+		*name = ref.Name
+	}
+	if !h.authorized(ctx, key, OperationRead, ResourceTopic, *name) {
+		return 0, kerr.TopicAuthorizationFailed.Code
+	}
+	n, ok := h.partitionCount(ctx, *name)
+	if !ok {
+		return 0, kerr.UnknownTopicOrPartition.Code
+	}
+	return n, 0
 }
 
 // commitGroupRequest is what the GroupValidator is asked about req; member fields only when

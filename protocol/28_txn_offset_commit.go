@@ -128,21 +128,9 @@ func (h *Handler) txnRequestChecks(ctx context.Context, req *kmsg.TxnOffsetCommi
 	forwarded := 0
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		if req.Version >= 6 {
-			ref, ok := h.ids.ResolveTopic(ctx, TopicRef{ID: rt.TopicID})
-			if !ok {
-				setTxnTopicCodes(rt, kerr.UnknownTopicID.Code)
-				continue
-			}
-			rt.Topic = ref.Name
-		}
-		if !h.authorized(ctx, kmsg.TxnOffsetCommit, OperationRead, ResourceTopic, rt.Topic) {
-			setTxnTopicCodes(rt, kerr.TopicAuthorizationFailed.Code)
-			continue
-		}
-		n, ok := h.partitionCount(ctx, rt.Topic)
-		if !ok {
-			setTxnTopicCodes(rt, kerr.UnknownTopicOrPartition.Code)
+		n, code := h.commitTopicCheck(ctx, kmsg.TxnOffsetCommit, req.Version >= 6, rt.TopicID, &rt.Topic)
+		if code != 0 {
+			setTxnTopicCodes(rt, code)
 			continue
 		}
 		for j := range rt.Partitions {
