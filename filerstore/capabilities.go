@@ -92,7 +92,7 @@ func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(of
 		return nil, s.fail(ctx, op, group, err)
 	}
 	defer done()
-	out, err := s.expireOffsets(opCtx, group, expired)
+	out, err := s.expireOffsets(opCtx, group, false, 0, expired)
 	if err != nil {
 		return nil, s.fail(ctx, op, group, err)
 	}
@@ -101,11 +101,18 @@ func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(of
 
 var errNoTransactions = fmt.Errorf("filerstore: the filer has no ObjectTransaction (SeaweedFS 4.29+): %w", errors.ErrUnsupported)
 
-func (s *Store) expireOffsets(ctx context.Context, group string, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
-	if err := s.probeTxn(ctx, s.groupDir(group)); err != nil {
+// expireOffsets is ExpireOffsets and, with fenced, ExpireOffsetsFenced under fence.
+func (s *Store) expireOffsets(ctx context.Context, group string, fenced bool, fence int64, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
+	var err error
+	if fenced {
+		err = s.fenced(ctx, group)
+	} else {
+		err = s.probeTxn(ctx, s.groupDir(group))
+	}
+	if err != nil {
 		return nil, err
 	}
-	expired, err := s.unexpired(ctx, group, expired)
+	expired, err = s.unexpired(ctx, group, expired)
 	if err != nil {
 		return nil, err
 	}
@@ -134,13 +141,18 @@ func (s *Store) expireOffsets(ctx context.Context, group string, expired func(of
 		})
 	}
 	out := make(map[offsetstore.TopicPartition]offsetstore.Offset, len(keys))
-	if len(txn) == 0 {
+	var skipped []int
+	switch {
+	case fenced:
+		skipped, err = s.fencedTransact(ctx, group, fence, txn) // an empty one still checks the fence
+	case len(txn) == 0:
 		return out, nil
-	}
-	skipped, err := s.transact(ctx, s.groupDir(group), txn)
-	if isUnimplemented(err) {
-		s.noTxn.Store(true)
-		return nil, errNoTransactions
+	default:
+		skipped, err = s.transact(ctx, s.groupDir(group), txn)
+		if isUnimplemented(err) {
+			s.noTxn.Store(true)
+			return nil, errNoTransactions
+		}
 	}
 	if err != nil {
 		return nil, err

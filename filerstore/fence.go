@@ -440,57 +440,9 @@ func (s *Store) ExpireOffsetsFenced(ctx context.Context, group string, fence int
 		return nil, s.fail(ctx, op, group, err)
 	}
 	defer done()
-	out, err := s.expireOffsetsFenced(opCtx, group, fence, expired)
+	out, err := s.expireOffsets(opCtx, group, true, fence, expired)
 	if err != nil {
 		return nil, s.fail(ctx, op, group, err)
-	}
-	return out, nil
-}
-
-func (s *Store) expireOffsetsFenced(ctx context.Context, group string, fence int64, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
-	if err := s.fenced(ctx, group); err != nil {
-		return nil, err
-	}
-	expired, err := s.unexpired(ctx, group, expired)
-	if err != nil {
-		return nil, err
-	}
-	stored, err := s.readGroup(ctx, group)
-	if err != nil {
-		return nil, err
-	}
-	var (
-		keys []offsetstore.TopicPartition
-		txn  []*filer_pb.ObjectMutation
-	)
-	for tp, st := range stored {
-		if !expired(tp, st.offset) {
-			continue
-		}
-		keys = append(keys, tp)
-		txn = append(txn, &filer_pb.ObjectMutation{
-			Type:         filer_pb.ObjectMutation_DELETE,
-			Directory:    st.dir,
-			Name:         offsetFileName,
-			IsDeleteData: true,
-			Condition: &filer_pb.WriteCondition{Clauses: []*filer_pb.WriteCondition_Clause{{
-				Kind:  filer_pb.WriteCondition_IF_ETAG_MATCH,
-				Etags: []string{entryETag(st.entry)},
-			}}},
-		})
-	}
-	skipped, err := s.fencedTransact(ctx, group, fence, txn)
-	if err != nil {
-		return nil, err
-	}
-	for _, i := range skipped {
-		keys[i] = offsetstore.TopicPartition{Partition: -1} // changed since it was read
-	}
-	out := make(map[offsetstore.TopicPartition]offsetstore.Offset, len(keys))
-	for _, tp := range keys {
-		if tp.Partition >= 0 {
-			out[tp] = stored[tp].offset
-		}
 	}
 	return out, nil
 }
