@@ -151,27 +151,34 @@ func (s *Server) refuseGroup(ctx context.Context, req kmsg.Request) kmsg.Respons
 	return nil
 }
 
+// ownedGroups returns, for each of groups, the code a request for it gets from this gateway
+// (0 when it coordinates the group), and the groups it coordinates, in order.
+func (s *Server) ownedGroups(groups []string) (codes []int16, owned []string) {
+	codes = make([]int16, len(groups))
+	for i, g := range groups {
+		if codes[i] = s.groupCode(g); codes[i] == 0 {
+			owned = append(owned, g)
+		}
+	}
+	return codes, owned
+}
+
 // describeGroups answers DescribeGroups in a cluster: the coordinator describes the groups
 // this gateway owns; the others get NOT_COORDINATOR (or COORDINATOR_LOAD_IN_PROGRESS).
 func (s *Server) describeGroups(ctx context.Context, r *kmsg.DescribeGroupsRequest) kmsg.Response {
-	codes := make([]int16, len(r.Groups))
-	sub := *r
-	sub.Groups = nil
-	for i, g := range r.Groups {
-		if codes[i] = s.groupCode(g); codes[i] == 0 {
-			sub.Groups = append(sub.Groups, g)
-		}
-	}
-	if len(sub.Groups) == len(r.Groups) {
+	codes, owned := s.ownedGroups(r.Groups)
+	if len(owned) == len(r.Groups) {
 		return nil
 	}
-	owned := s.groups.DescribeGroups(ctx, &sub)
+	sub := *r
+	sub.Groups = owned
+	described := s.groups.DescribeGroups(ctx, &sub)
 	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	resp.ThrottleMillis = owned.ThrottleMillis
+	resp.ThrottleMillis = described.ThrottleMillis
 	next := 0
 	for i, g := range r.Groups {
-		if codes[i] == 0 && next < len(owned.Groups) {
-			resp.Groups = append(resp.Groups, owned.Groups[next])
+		if codes[i] == 0 && next < len(described.Groups) {
+			resp.Groups = append(resp.Groups, described.Groups[next])
 			next++
 			continue
 		}
@@ -184,22 +191,17 @@ func (s *Server) describeGroups(ctx context.Context, r *kmsg.DescribeGroupsReque
 
 // deleteGroups answers DeleteGroups in a cluster, as describeGroups does DescribeGroups.
 func (s *Server) deleteGroups(ctx context.Context, r *kmsg.DeleteGroupsRequest) kmsg.Response {
-	codes := make([]int16, len(r.Groups))
-	sub := *r
-	sub.Groups = nil
-	for i, g := range r.Groups {
-		if codes[i] = s.groupCode(g); codes[i] == 0 {
-			sub.Groups = append(sub.Groups, g)
-		}
-	}
-	if len(sub.Groups) == len(r.Groups) {
+	codes, owned := s.ownedGroups(r.Groups)
+	if len(owned) == len(r.Groups) {
 		return nil
 	}
-	owned := s.groups.DeleteGroups(ctx, &sub)
+	sub := *r
+	sub.Groups = owned
+	deleted := s.groups.DeleteGroups(ctx, &sub)
 	resp := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	resp.ThrottleMillis = owned.ThrottleMillis
-	byGroup := make(map[string]kmsg.DeleteGroupsResponseGroup, len(owned.Groups))
-	for _, rg := range owned.Groups {
+	resp.ThrottleMillis = deleted.ThrottleMillis
+	byGroup := make(map[string]kmsg.DeleteGroupsResponseGroup, len(deleted.Groups))
+	for _, rg := range deleted.Groups {
 		byGroup[rg.Group] = rg
 	}
 	for i, g := range r.Groups {
