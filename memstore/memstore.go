@@ -160,23 +160,35 @@ func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstor
 	return s.commit(ctx, "Commit", group, offsets, false, unfenced)
 }
 
-// commit stores offsets for group under the group's lock: every offset, or with ifAbsent only
-// those whose partition has nothing stored.
-func (s *Store) commit(ctx context.Context, op, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset, ifAbsent bool, f fence) error {
+// lockWrite checks a write of offsets to group by op, under fence f, and returns the group's
+// shard locked. It returns a nil shard, unlocked, when the write fails its checks (with the
+// error) or has nothing to write (nil error).
+func (s *Store) lockWrite(ctx context.Context, op, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset, f fence) (*shard, error) {
 	if err := s.check(ctx, op, group); err != nil {
-		return err
+		return nil, err
 	}
 	if err := offsetstore.ValidateOffsets(offsets); err != nil {
-		return &offsetstore.Error{Op: op, Group: group, Err: err}
+		return nil, &offsetstore.Error{Op: op, Group: group, Err: err}
 	}
 	sh, err := s.lockShard(op, group)
 	if err != nil {
+		return nil, err
+	}
+	if err := sh.checkFence(op, group, f); err != nil || len(offsets) == 0 {
+		sh.mu.Unlock()
+		return nil, err
+	}
+	return sh, nil
+}
+
+// commit stores offsets for group under the group's lock: every offset, or with ifAbsent only
+// those whose partition has nothing stored.
+func (s *Store) commit(ctx context.Context, op, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset, ifAbsent bool, f fence) error {
+	sh, err := s.lockWrite(ctx, op, group, offsets, f)
+	if sh == nil {
 		return err
 	}
 	defer sh.mu.Unlock()
-	if err := sh.checkFence(op, group, f); err != nil || len(offsets) == 0 {
-		return err
-	}
 	w := writer{g: sh.group(group)}
 	pg := sh.pending[group]
 	for tp, o := range offsets {

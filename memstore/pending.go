@@ -88,20 +88,11 @@ func (s *Store) StagePendingFenced(ctx context.Context, group string, fenceEpoch
 }
 
 func (s *Store) stagePending(ctx context.Context, op, group string, txn offsetstore.PendingTxn, offsets map[offsetstore.TopicPartition]offsetstore.Offset, f fence) error {
-	if err := s.check(ctx, op, group); err != nil {
-		return err
-	}
-	if err := offsetstore.ValidateOffsets(offsets); err != nil {
-		return &offsetstore.Error{Op: op, Group: group, Err: err}
-	}
-	sh, err := s.lockShard(op, group)
-	if err != nil {
+	sh, err := s.lockWrite(ctx, op, group, offsets, f)
+	if sh == nil {
 		return err
 	}
 	defer sh.mu.Unlock()
-	if err := sh.checkFence(op, group, f); err != nil || len(offsets) == 0 {
-		return err
-	}
 	pg := sh.pending[group]
 	if pg == nil {
 		pg = &pendingGroup{txns: make(map[int64]*pendingTxn)}
