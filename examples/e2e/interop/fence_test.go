@@ -77,15 +77,22 @@ func (g *raceGateway) resume() {
 // a request the gateway sent after the pause is held in the filer.
 func (g *raceGateway) waitHeld(above int, what string) {
 	g.t.Helper()
+	waitBacklog(g.t, g.p.cmd.Process.Pid, g.port, above, what)
+}
+
+// waitBacklog waits until the stopped filer holds more unread bytes from process pid than
+// above (see filerBacklog).
+func waitBacklog(t *testing.T, pid, filerPort, above int, what string) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		n, err := filerBacklog(g.p.cmd.Process.Pid, g.port)
-		require.NoError(g.t, err)
+		n, err := filerBacklog(pid, filerPort)
+		require.NoError(t, err)
 		if n > above {
 			return
 		}
 		if time.Now().After(deadline) {
-			g.t.Fatalf("%s never reached the stopped filer (%d unread bytes)", what, n)
+			t.Fatalf("%s never reached the stopped filer (%d unread bytes)", what, n)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
