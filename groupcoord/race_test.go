@@ -336,11 +336,11 @@ func TestRaceSweepVersusStable(t *testing.T) {
 // Two commits of one group accepted under the same fence reach the store in the order they
 // were accepted: a commit whose client gave up on it while it was held in the store cannot
 // land after a newer one that was acknowledged meanwhile. The newer commit waits for the
-// held one; when its own context ends first it is answered COORDINATOR_NOT_AVAILABLE and
-// writes nothing.
+// held one; when its own context ends first, or the coordinator closes, it is answered
+// COORDINATOR_NOT_AVAILABLE and writes nothing.
 func TestRaceWritesInAcceptanceOrder(t *testing.T) {
 	for _, fenced := range []bool{true, false} {
-		for _, kind := range []string{"simple", "member", "gave up"} {
+		for _, kind := range []string{"simple", "member", "gave up", "closed"} {
 			t.Run(map[bool]string{true: "fenced", false: "serialized"}[fenced]+"/"+kind, func(t *testing.T) {
 				r := newRace(t, fenced, func(op string, offs []int64) bool { return op == "commit" && len(offs) == 1 && offs[0] == 100 })
 				arrived := make(chan struct{}) // the newer commit reached the store
@@ -374,14 +374,19 @@ func TestRaceWritesInAcceptanceOrder(t *testing.T) {
 				case <-waiting:
 				}
 				want := int64(200)
-				if kind == "gave up" {
+				switch kind {
+				case "gave up":
 					cancel()
+				case "closed":
+					require.NoError(t, r.c.Close())
+				}
+				if kind == "gave up" || kind == "closed" {
 					require.Equal(t, kerr.CoordinatorNotAvailable.Code, wait(t, newer))
 					want = 100
 				}
 				close(r.gate.release)
 				require.Zero(t, wait(t, held))
-				if kind != "gave up" {
+				if want == 200 {
 					require.Zero(t, wait(t, newer))
 				}
 				require.Equal(t, want, r.stored(group, "t"))
