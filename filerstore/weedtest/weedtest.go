@@ -16,12 +16,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -188,6 +190,10 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
+// pickPorts picks six free loopback ports for weed. They are chosen at random outside the
+// kernel's ephemeral range (Linux: /proc/sys/net/ipv4/ip_local_port_range), where the kernel
+// never assigns the local port of an outgoing connection: while weed is down between Kill and
+// Restart, no connection of another process can take one of its ports.
 func (s *Server) pickPorts() error {
 	var ls []net.Listener
 	defer func() {
@@ -195,15 +201,45 @@ func (s *Server) pickPorts() error {
 			l.Close()
 		}
 	}()
+	lo, hi := ephemeralRange()
+	picked := map[int]bool{}
 	for i := range s.ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return fmt.Errorf("weedtest: pick a free port: %w", err)
+		port, err := 0, error(nil)
+		for try := 0; ; try++ {
+			if try == 200 {
+				return fmt.Errorf("weedtest: no free port outside the ephemeral range %d-%d: %w", lo, hi, err)
+			}
+			port = 1024 + rand.IntN(65536-1024)
+			if port >= lo && port <= hi || picked[port] {
+				continue
+			}
+			var l net.Listener
+			if l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
+				continue
+			}
+			ls = append(ls, l)
+			break
 		}
-		ls = append(ls, l)
-		s.ports[i] = l.Addr().(*net.TCPAddr).Port
+		picked[port] = true
+		s.ports[i] = port
 	}
 	return nil
+}
+
+// ephemeralRange returns the kernel's range of local ports for outgoing connections, or
+// IANA's dynamic range (49152-65535) where it cannot be read.
+func ephemeralRange() (lo, hi int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			l, err1 := strconv.Atoi(f[0])
+			h, err2 := strconv.Atoi(f[1])
+			if err1 == nil && err2 == nil && l <= h {
+				return l, h
+			}
+		}
+	}
+	return 49152, 65535
 }
 
 // start runs weed and waits until the filer answers a lookup.
