@@ -22,16 +22,9 @@ var (
 // and Delete of every filerstore on the filer; a writer that bypasses those locks (the
 // SeaweedFS gateway's own CreateEntry) is not ordered with it.
 func (s *Store) CommitIfAbsent(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	const op = "CommitIfAbsent"
-	if err := offsetstore.ValidateOffsets(offsets); err != nil {
-		return s.fail(ctx, op, group, err)
-	}
-	opCtx, done, err := s.begin(ctx)
-	if err != nil {
-		return s.fail(ctx, op, group, err)
-	}
-	defer done()
-	return s.fail(ctx, op, group, s.commitIfAbsent(opCtx, group, offsets))
+	return s.writeOffsets(ctx, "CommitIfAbsent", group, offsets, func(ctx context.Context) error {
+		return s.commitIfAbsent(ctx, group, offsets)
+	})
 }
 
 func (s *Store) commitIfAbsent(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {

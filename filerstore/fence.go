@@ -324,16 +324,9 @@ func (s *Store) saveGroupState(ctx context.Context, group string, prev int64, st
 // partitions, each conditioned on the group's fence; an empty batch is one transaction that
 // only checks the fence.
 func (s *Store) CommitFenced(ctx context.Context, group string, fence int64, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	const op = "CommitFenced"
-	if err := offsetstore.ValidateOffsets(offsets); err != nil {
-		return s.fail(ctx, op, group, err)
-	}
-	opCtx, done, err := s.begin(ctx)
-	if err != nil {
-		return s.fail(ctx, op, group, err)
-	}
-	defer done()
-	return s.fail(ctx, op, group, s.commitFenced(opCtx, group, fence, offsets))
+	return s.writeOffsets(ctx, "CommitFenced", group, offsets, func(ctx context.Context) error {
+		return s.commitFenced(ctx, group, fence, offsets)
+	})
 }
 
 func (s *Store) commitFenced(ctx context.Context, group string, fence int64, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {

@@ -19,7 +19,15 @@ import (
 // hashed name first gets its marker file, so that every stored offset can be listed under its
 // original name.
 func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	const op = "Commit"
+	return s.writeOffsets(ctx, "Commit", group, offsets, func(ctx context.Context) error {
+		return s.commit(ctx, group, offsets)
+	})
+}
+
+// writeOffsets runs op, a write of offsets to group, as every such operation of the store
+// runs: it validates the offsets, then runs write with a context that the store's Close also
+// cancels, and reports any failure as op's (see fail).
+func (s *Store) writeOffsets(ctx context.Context, op, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset, write func(context.Context) error) error {
 	if err := offsetstore.ValidateOffsets(offsets); err != nil {
 		return s.fail(ctx, op, group, err)
 	}
@@ -28,7 +36,7 @@ func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstor
 		return s.fail(ctx, op, group, err)
 	}
 	defer done()
-	return s.fail(ctx, op, group, s.commit(opCtx, group, offsets))
+	return s.fail(ctx, op, group, write(opCtx))
 }
 
 func (s *Store) commit(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {

@@ -98,34 +98,20 @@ func pidName(pid int64) string { return strconv.FormatInt(pid, 10) }
 // StagePending implements offsetstore.PendingCommitter: a lookup of the producer's pending
 // file and of the staged partitions' committed offsets, then one write of the merged file.
 func (s *Store) StagePending(ctx context.Context, group string, txn offsetstore.PendingTxn, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	const op = "StagePending"
-	if err := offsetstore.ValidateOffsets(offsets); err != nil {
-		return s.fail(ctx, op, group, err)
-	}
-	opCtx, done, err := s.begin(ctx)
-	if err != nil {
-		return s.fail(ctx, op, group, err)
-	}
-	defer done()
-	return s.fail(ctx, op, group, s.stagePending(opCtx, group, txn, offsets, false, 0))
+	return s.writeOffsets(ctx, "StagePending", group, offsets, func(ctx context.Context) error {
+		return s.stagePending(ctx, group, txn, offsets, false, 0)
+	})
 }
 
 // StagePendingFenced implements offsetstore.PendingCommitter: StagePending whose write is one
 // ObjectTransaction conditioned on the group's fence (see CommitFenced).
 func (s *Store) StagePendingFenced(ctx context.Context, group string, fence int64, txn offsetstore.PendingTxn, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
-	const op = "StagePendingFenced"
-	if err := offsetstore.ValidateOffsets(offsets); err != nil {
-		return s.fail(ctx, op, group, err)
-	}
-	opCtx, done, err := s.begin(ctx)
-	if err != nil {
-		return s.fail(ctx, op, group, err)
-	}
-	defer done()
-	if err := s.fenced(opCtx, group); err != nil {
-		return s.fail(ctx, op, group, err)
-	}
-	return s.fail(ctx, op, group, s.stagePending(opCtx, group, txn, offsets, true, fence))
+	return s.writeOffsets(ctx, "StagePendingFenced", group, offsets, func(ctx context.Context) error {
+		if err := s.fenced(ctx, group); err != nil {
+			return err
+		}
+		return s.stagePending(ctx, group, txn, offsets, true, fence)
+	})
 }
 
 func (s *Store) stagePending(ctx context.Context, group string, txn offsetstore.PendingTxn, offsets map[offsetstore.TopicPartition]offsetstore.Offset, fenced bool, fence int64) error {
