@@ -79,17 +79,9 @@ func (s *Store) commitIfAbsent(ctx context.Context, group string, offsets map[of
 // MD5, so its ETag is "" and another gateway write to it between the read and the delete
 // would go unnoticed.
 func (s *Store) ExpireOffsets(ctx context.Context, group string, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
-	const op = "ExpireOffsets"
-	opCtx, done, err := s.begin(ctx)
-	if err != nil {
-		return nil, s.fail(ctx, op, group, err)
-	}
-	defer done()
-	out, err := s.expireOffsets(opCtx, group, false, 0, expired)
-	if err != nil {
-		return nil, s.fail(ctx, op, group, err)
-	}
-	return out, nil
+	return call(ctx, s, "ExpireOffsets", group, func(ctx context.Context) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
+		return s.expireOffsets(ctx, group, false, 0, expired)
+	})
 }
 
 var errNoTransactions = fmt.Errorf("filerstore: the filer has no ObjectTransaction (SeaweedFS 4.29+): %w", errors.ErrUnsupported)

@@ -244,17 +244,9 @@ func (s *Store) groupState(ctx context.Context, group string) (offsetstore.Group
 // Entries that are not the store's (their name is not the escaped name of the group they
 // hold) are skipped with a warning.
 func (s *Store) GroupStates(ctx context.Context) (map[string]offsetstore.GroupState, error) {
-	const op = "GroupStates"
-	opCtx, done, err := s.begin(ctx)
-	if err != nil {
-		return nil, s.fail(ctx, op, "", err)
-	}
-	defer done()
-	out, err := s.groupStates(opCtx)
-	if err != nil {
-		return nil, s.fail(ctx, op, "", err)
-	}
-	return out, nil
+	return call(ctx, s, "GroupStates", "", func(ctx context.Context) (map[string]offsetstore.GroupState, error) {
+		return s.groupStates(ctx)
+	})
 }
 
 func (s *Store) groupStates(ctx context.Context) (map[string]offsetstore.GroupState, error) {
@@ -427,17 +419,9 @@ func (s *Store) deleteGroupFenced(ctx context.Context, group string, fence int64
 // go in ObjectTransactions that are also conditioned on the group's fence. When nothing is
 // to be deleted, one transaction without mutations still checks the fence.
 func (s *Store) ExpireOffsetsFenced(ctx context.Context, group string, fence int64, expired func(offsetstore.TopicPartition, offsetstore.Offset) bool) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
-	const op = "ExpireOffsetsFenced"
-	opCtx, done, err := s.begin(ctx)
-	if err != nil {
-		return nil, s.fail(ctx, op, group, err)
-	}
-	defer done()
-	out, err := s.expireOffsets(opCtx, group, true, fence, expired)
-	if err != nil {
-		return nil, s.fail(ctx, op, group, err)
-	}
-	return out, nil
+	return call(ctx, s, "ExpireOffsetsFenced", group, func(ctx context.Context) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
+		return s.expireOffsets(ctx, group, true, fence, expired)
+	})
 }
 
 // fencedTransact applies the mutations in order, in ObjectTransaction calls of up to

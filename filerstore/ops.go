@@ -24,6 +24,23 @@ func (s *Store) Commit(ctx context.Context, group string, offsets map[offsetstor
 	})
 }
 
+// call runs op on group, as every operation of the store runs: fn with a context that the
+// store's Close also cancels, any failure reported as op's (see fail).
+func call[T any](ctx context.Context, s *Store, op, group string, fn func(context.Context) (T, error)) (T, error) {
+	opCtx, done, err := s.begin(ctx)
+	if err != nil {
+		var zero T
+		return zero, s.fail(ctx, op, group, err)
+	}
+	defer done()
+	out, err := fn(opCtx)
+	if err != nil {
+		var zero T
+		return zero, s.fail(ctx, op, group, err)
+	}
+	return out, nil
+}
+
 // writeOffsets runs op, a write of offsets to group, as every such operation of the store
 // runs: it validates the offsets, then runs write with a context that the store's Close also
 // cancels, and reports any failure as op's (see fail).
@@ -31,12 +48,8 @@ func (s *Store) writeOffsets(ctx context.Context, op, group string, offsets map[
 	if err := offsetstore.ValidateOffsets(offsets); err != nil {
 		return s.fail(ctx, op, group, err)
 	}
-	opCtx, done, err := s.begin(ctx)
-	if err != nil {
-		return s.fail(ctx, op, group, err)
-	}
-	defer done()
-	return s.fail(ctx, op, group, write(opCtx))
+	_, err := call(ctx, s, op, group, func(ctx context.Context) (struct{}, error) { return struct{}{}, write(ctx) })
+	return err
 }
 
 func (s *Store) commit(ctx context.Context, group string, offsets map[offsetstore.TopicPartition]offsetstore.Offset) error {
@@ -178,17 +191,9 @@ func (s *Store) partitionDir(groupDir string, tp offsetstore.TopicPartition) str
 // over the group's directory (or, on a filer without it, paginated listings and batched
 // lookups).
 func (s *Store) FetchAll(ctx context.Context, group string) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
-	const op = "FetchAll"
-	opCtx, done, err := s.begin(ctx)
-	if err != nil {
-		return nil, s.fail(ctx, op, group, err)
-	}
-	defer done()
-	out, err := s.fetchAll(opCtx, group)
-	if err != nil {
-		return nil, s.fail(ctx, op, group, err)
-	}
-	return out, nil
+	return call(ctx, s, "FetchAll", group, func(ctx context.Context) (map[offsetstore.TopicPartition]offsetstore.Offset, error) {
+		return s.fetchAll(ctx, group)
+	})
 }
 
 // groupTree is what FetchAll gathers about one group's directory.
@@ -516,17 +521,9 @@ func (s *Store) DeleteGroup(ctx context.Context, group string) error {
 // paginated listings of Root, plus one batched lookup of the marker files of hashed names.
 // Directories that are not escaped names (written by something else) are skipped.
 func (s *Store) ListGroups(ctx context.Context) ([]string, error) {
-	const op = "ListGroups"
-	opCtx, done, err := s.begin(ctx)
-	if err != nil {
-		return nil, s.fail(ctx, op, "", err)
-	}
-	defer done()
-	out, err := s.listGroups(opCtx)
-	if err != nil {
-		return nil, s.fail(ctx, op, "", err)
-	}
-	return out, nil
+	return call(ctx, s, "ListGroups", "", func(ctx context.Context) ([]string, error) {
+		return s.listGroups(ctx)
+	})
 }
 
 func (s *Store) listGroups(ctx context.Context) ([]string, error) {
