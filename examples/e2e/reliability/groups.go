@@ -511,39 +511,12 @@ func readBackGroups(ctx context.Context, addr string, tr *tracker, rep *groupsRe
 			ids = append(ids, k)
 		}
 	}
-	var conn *kafkaConn
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
-	deadline := time.Now().Add(60 * time.Second)
+	r := &readBacker{addr: addr, clientID: "soak-readback-groups", what: "read-back of the groups", deadline: time.Now().Add(60 * time.Second)}
+	defer r.Close()
 	for _, keys := range byGroup(groupNames(subset(tr.keys, ids))) {
-		var got map[int32]int64
-		for {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if time.Now().After(deadline) {
-				return errors.New("read-back of the groups: the gateway did not answer OffsetFetch within 60 s")
-			}
-			var err error
-			if conn == nil {
-				if conn, err = dialKafka(addr, "soak-readback-groups", 10*time.Second); err != nil {
-					conn = nil
-					sleepCtx(ctx, 200*time.Millisecond)
-					continue
-				}
-			}
-			if got, err = fetchKeys(conn, keys); err == nil {
-				break
-			}
-			var ke *kerr.Error
-			if !errors.As(err, &ke) {
-				conn.Close()
-				conn = nil
-			}
-			sleepCtx(ctx, 200*time.Millisecond)
+		got, err := r.read(ctx, func(conn *kafkaConn) (map[int32]int64, error) { return fetchKeys(conn, keys) })
+		if err != nil {
+			return err
 		}
 		for _, k := range keys {
 			acked, seq, sent := tr.keys[k].newest()

@@ -439,42 +439,63 @@ func (c *soakClient) run(ctx context.Context, addr string, partitions int, timeo
 	}
 }
 
+// readBacker reads keys back through the gateway once the soak is over, over one connection
+// that it opens again when it breaks, retrying until a deadline (the filer may still be
+// recovering). Close closes its connection.
+type readBacker struct {
+	addr, clientID, what string
+	deadline             time.Time
+	conn                 *kafkaConn
+}
+
+// read returns what fetch reads, retrying every 200 ms on a fresh connection after a transport
+// error and on the same one after an error code, until r's deadline.
+func (r *readBacker) read(ctx context.Context, fetch func(*kafkaConn) (map[int32]int64, error)) (map[int32]int64, error) {
+	for {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if time.Now().After(r.deadline) {
+			return nil, fmt.Errorf("%s: the gateway did not answer OffsetFetch within 60 s", r.what)
+		}
+		var err error
+		if r.conn == nil {
+			if r.conn, err = dialKafka(r.addr, r.clientID, 10*time.Second); err != nil {
+				r.conn = nil
+				sleepCtx(ctx, 200*time.Millisecond)
+				continue
+			}
+		}
+		got, err := fetch(r.conn)
+		if err == nil {
+			return got, nil
+		}
+		var ke *kerr.Error
+		if !errors.As(err, &ke) {
+			r.conn.Close()
+			r.conn = nil
+		}
+		sleepCtx(ctx, 200*time.Millisecond)
+	}
+}
+
+// Close closes r's connection.
+func (r *readBacker) Close() {
+	if r.conn != nil {
+		r.conn.Close()
+	}
+}
+
 // readBack fetches every client's offsets through the gateway and classifies each key.
 func readBack(ctx context.Context, addr string, clients []*soakClient, partitions int, rep *soakReport) error {
-	var conn *kafkaConn
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
-	deadline := time.Now().Add(60 * time.Second)
+	r := &readBacker{addr: addr, clientID: "soak-readback", what: "read-back", deadline: time.Now().Add(60 * time.Second)}
+	defer r.Close()
 	for _, c := range clients {
-		var got map[int32]int64
-		for {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if time.Now().After(deadline) {
-				return errors.New("read-back: the gateway did not answer OffsetFetch within 60 s")
-			}
-			var err error
-			if conn == nil {
-				if conn, err = dialKafka(addr, "soak-readback", 10*time.Second); err != nil {
-					conn = nil
-					sleepCtx(ctx, 200*time.Millisecond)
-					continue
-				}
-			}
-			got, err = fetchOffsets(conn, c.group, soakTopic, partitions)
-			if err == nil {
-				break
-			}
-			var ke *kerr.Error
-			if !errors.As(err, &ke) {
-				conn.Close()
-				conn = nil
-			}
-			sleepCtx(ctx, 200*time.Millisecond)
+		got, err := r.read(ctx, func(conn *kafkaConn) (map[int32]int64, error) {
+			return fetchOffsets(conn, c.group, soakTopic, partitions)
+		})
+		if err != nil {
+			return err
 		}
 		for p := range partitions {
 			k := c.keys[p]
