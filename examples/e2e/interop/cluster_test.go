@@ -19,24 +19,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// manualClock is a clock that moves only when the test says.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 const testLease = 10 * time.Second
 
 // member is one in-process gateway of a cluster, with its ownership node driven by the test.
@@ -44,7 +26,7 @@ type member struct {
 	addr  string
 	srv   *server.Server
 	node  *ownership.Node
-	clock *manualClock
+	clock *testClock
 	stop  func()
 }
 
@@ -53,7 +35,7 @@ func startMember(t *testing.T, store offsetstore.Store, id int32) *member {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	m := &member{addr: ln.Addr().String(), clock: &manualClock{t: time.Unix(1_000_000, 0)}}
+	m := &member{addr: ln.Addr().String(), clock: &testClock{now: time.Unix(1_000_000, 0)}}
 	var srv atomic.Pointer[server.Server]
 	m.node, err = ownership.Start(t.Context(), store, ownership.Options{
 		NodeID: id, Addr: m.addr, Lease: testLease, Now: m.clock.Now, Manual: true, Logger: testLogger(),
@@ -253,8 +235,8 @@ func TestClusterFailover(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, stalled)
-	ms[0].clock.Add(testLease + time.Second)
-	ms[2].clock.Add(testLease + time.Second)
+	ms[0].clock.add(testLease + time.Second)
+	ms[2].clock.add(testLease + time.Second)
 	syncAll(t, ms[0], ms[2])
 	require.Len(t, ms[0].node.Members(), 2)
 	fetchAll(100)
@@ -288,7 +270,7 @@ func TestClusterFailover(t *testing.T) {
 	fetchAll(200)
 
 	// Gateway 2 resumes: it renews, learns it lost its shards, and gets half back.
-	ms[1].clock.Add(testLease + time.Second)
+	ms[1].clock.add(testLease + time.Second)
 	syncAll(t, ms[1], ms[0], ms[1])
 	require.Len(t, ms[1].node.OwnedShards(), ownership.DefaultShards/2)
 	fetchAll(200)
