@@ -250,9 +250,10 @@ func (r *report) writeObservations(p func(string, ...any)) {
 				"wait up to %v for an answer and saw %d transport errors in the whole soak. A commit refused by the timeout may "+
 				"still reach the filer when it resumes (the filer already holds the write); the gateway moves the group's fence "+
 				"before it accepts the group's next write, so the filer refuses the late write if it comes after the fence move, "+
-				"and in this run no late write overwrote a newer acknowledged offset (stale overwrites = %d). A client that gave up "+
-				"on a commit and sent a newer one (%d transport errors) finds the newer one waiting in the gateway until the "+
-				"older write has ended: a group's writes reach the filer in the order the gateway accepted them.",
+				"and in this run no late write overwrote a newer acknowledged offset (stale overwrites = %d). A client that gives up "+
+				"on a commit and sends a newer one finds the newer one waiting in the gateway until the older write has ended "+
+				"(%d requests went unanswered within the clients' timeout in this run): a group's writes reach the filer in the "+
+				"order the gateway accepted them.",
 				dur(o.Down), dur(o.Recovered), dur(r.Opts.reqTimeout), s.Transport, s.StaleOverwrites(), s.Transport))
 			break
 		}
