@@ -162,7 +162,7 @@ func (r *report) write(out io.Writer) error {
 	p("")
 	p("To reproduce: `./scripts/build-weed.sh` (once, builds or finds the weed binary), then the command above.")
 	p("Shorter versions of the same checks (an ~18 s soak with 2 kills, a 4 s SIGSTOP and 2 consumer groups, the hostile")
-	p("corpus with 150 random inputs of each kind, 100 groups × 100 partitions) run with hard")
+	p("corpus with 150 random inputs of each kind, a cluster of 3 gateways with a 3 s lease, 100 groups × 100 partitions) run with hard")
 	p("assertions in `go test -race ./...` inside examples/ (`./scripts/test.sh`), against a gateway")
 	p("binary built with the race detector.")
 	p("")
