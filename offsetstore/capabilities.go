@@ -68,9 +68,8 @@ func FetchInto(ctx context.Context, s Store, group string, partitions []TopicPar
 			return err
 		}
 	}
-	if len(dst) < len(partitions) || len(found) < len(partitions) {
-		return &Error{Op: "FetchInto", Group: group, Err: fmt.Errorf("%w: FetchInto of %d partitions into %d offsets and %d found flags",
-			ErrInvalid, len(partitions), len(dst), len(found))}
+	if err := ValidateFetchInto(partitions, dst, found); err != nil {
+		return &Error{Op: "FetchInto", Group: group, Err: err}
 	}
 	m, err := s.Fetch(ctx, group, partitions)
 	if err != nil {

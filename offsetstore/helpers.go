@@ -53,6 +53,17 @@ func ValidatePartitions(partitions []TopicPartition) error {
 	return nil
 }
 
+// ValidateFetchInto checks the arguments of FetchIntoer.FetchInto: dst and found must hold at
+// least one element per partition, and no partition may be negative. Its error matches
+// ErrInvalid.
+func ValidateFetchInto(partitions []TopicPartition, dst []Offset, found []bool) error {
+	if len(dst) < len(partitions) || len(found) < len(partitions) {
+		return fmt.Errorf("%w: FetchInto of %d partitions into %d offsets and %d found flags",
+			ErrInvalid, len(partitions), len(dst), len(found))
+	}
+	return ValidatePartitions(partitions)
+}
+
 // ValidateOffsets is ValidatePartitions for the keys of a Commit batch.
 func ValidateOffsets(offsets map[TopicPartition]Offset) error {
 	for tp := range offsets {

@@ -42,6 +42,28 @@ func TestValidate(t *testing.T) {
 			}
 			err = offsetstore.ValidateOffsets(m)
 			assert.Equal(t, tt.bad, errors.Is(err, offsetstore.ErrInvalid), "ValidateOffsets = %v", err)
+			err = offsetstore.ValidateFetchInto(tt.tps, make([]offsetstore.Offset, len(tt.tps)), make([]bool, len(tt.tps)))
+			assert.Equal(t, tt.bad, errors.Is(err, offsetstore.ErrInvalid), "ValidateFetchInto = %v", err)
+		})
+	}
+}
+
+func TestValidateFetchIntoLengths(t *testing.T) {
+	tps := []offsetstore.TopicPartition{{Topic: "t", Partition: 0}, {Topic: "t", Partition: 1}}
+	tests := []struct {
+		name         string
+		dsts, founds int
+		bad          bool
+	}{
+		{"exact", 2, 2, false},
+		{"longer", 3, 5, false},
+		{"short dst", 1, 2, true},
+		{"short found", 2, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := offsetstore.ValidateFetchInto(tps, make([]offsetstore.Offset, tt.dsts), make([]bool, tt.founds))
+			assert.Equal(t, tt.bad, errors.Is(err, offsetstore.ErrInvalid), "ValidateFetchInto = %v", err)
 		})
 	}
 }

@@ -281,11 +281,7 @@ func (s *Store) FetchInto(ctx context.Context, group string, partitions []offset
 	if err := s.begin(ctx, op, group); err != nil {
 		return err
 	}
-	if len(dst) < len(partitions) || len(found) < len(partitions) {
-		return &offsetstore.Error{Op: op, Group: group, Err: fmt.Errorf("%w: FetchInto of %d partitions into %d offsets and %d found flags",
-			offsetstore.ErrInvalid, len(partitions), len(dst), len(found))}
-	}
-	if err := offsetstore.ValidatePartitions(partitions); err != nil {
+	if err := offsetstore.ValidateFetchInto(partitions, dst, found); err != nil {
 		return &offsetstore.Error{Op: op, Group: group, Err: err}
 	}
 	g, err := s.group(ctx, op, group)
