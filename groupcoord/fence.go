@@ -42,15 +42,14 @@ import (
 // gfence is the coordinator's view of one group's fence, for every group it has accepted a
 // write for, whether or not it holds members of it.
 type gfence struct {
-	epoch    int64         // the epoch acceptances carry
-	ready    bool          // epoch was moved past every earlier write and nothing changed since
-	busy     chan struct{} // non-nil while a goroutine moves the fence; closed when it is done
-	inflight int           // acceptances whose Done has not been called yet
-	current  int           // those of them accepted under epoch
-	idle     chan struct{} // non-nil while an acceptance waits for current to reach 0
-	changes  uint64        // state changes to save; the fence is ready when saved == changes
-	saved    uint64
-	cleared  bool // the group was deleted: its durable state is the zero state
+	epoch   int64         // the epoch acceptances carry
+	ready   bool          // epoch was moved past every earlier write and nothing changed since
+	busy    chan struct{} // non-nil while a goroutine moves the fence; closed when it is done
+	current int           // acceptances under epoch whose Done has not been called yet
+	idle    chan struct{} // non-nil while an acceptance waits for current to reach 0
+	changes uint64        // state changes to save; the fence is ready when saved == changes
+	saved   uint64
+	cleared bool // the group was deleted: its durable state is the zero state
 }
 
 // errFenceTimeout is returned while waiting for a group's fence to move takes longer than the
@@ -267,7 +266,6 @@ func (c *Coordinator) orderLocked(ctx context.Context, id string, f *gfence) (bo
 // GroupResult fields a protocol Handler (or a sweep) writes with, and a Done that ends the
 // write's tracking. c.mu is held.
 func (c *Coordinator) accept(id string, f *gfence) (fenced bool, epoch int64, done func(error)) {
-	f.inflight++
 	f.current++
 	epoch = f.epoch
 	var once bool
@@ -278,7 +276,6 @@ func (c *Coordinator) accept(id string, f *gfence) (fenced bool, epoch int64, do
 			return
 		}
 		once = true
-		f.inflight--
 		if epoch == f.epoch {
 			if f.current--; f.current == 0 {
 				c.wakeLocked(f)
@@ -289,7 +286,7 @@ func (c *Coordinator) accept(id string, f *gfence) (fenced bool, epoch int64, do
 			// it (past anything stored) before the next acceptance.
 			f.ready = false
 		}
-		if f.inflight == 0 && c.fencer == nil {
+		if f.current == 0 && c.fencer == nil {
 			if g := c.groups[id]; g != nil {
 				c.writesDone(g)
 			}
@@ -305,7 +302,7 @@ func (c *Coordinator) writesInFlight(g *group) bool {
 		return false
 	}
 	f := c.fences[g.id]
-	return f != nil && f.inflight > 0
+	return f != nil && f.current > 0 // without fences the epoch never moves: current counts them all
 }
 
 // writesDone completes a join phase that waited for the group's writes. c.mu is held.
